@@ -1,0 +1,308 @@
+//! The cache configuration (DESIGN.md §2): parsed once, with unknown keys rejected at any depth,
+//! validated once, then read-only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::entry::parse_json;
+use crate::error::{Error, Result};
+
+/// Which entry a full tier gives up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvictionPolicy {
+    /// Least recently used.
+    #[default]
+    Lru,
+    /// Least frequently used; ties go to the least recently used.
+    Lfu,
+    /// First in, first out: the oldest insertion, whatever its use.
+    Fifo,
+}
+
+/// The storage of the L2 tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L2Backend {
+    /// JSON Lines files under `l2_cache_dir`.
+    #[default]
+    Jsonl,
+    /// `<l2_cache_dir>/l2_cache.db`.
+    Sqlite,
+}
+
+/// What a write has survived when it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// A process crash (the data is in the operating system's hands).
+    #[default]
+    Normal,
+    /// Power loss too: fsync before a write returns.
+    Full,
+}
+
+/// One tier's settings, defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierConfig {
+    pub enabled: bool,
+    /// `None` = unbounded.
+    pub max_entries: Option<u64>,
+    pub eviction_policy: EvictionPolicy,
+}
+
+/// The whole configuration, defaults applied and validated.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    pub l1: TierConfig,
+    pub l2: TierConfig,
+    pub l2_backend: L2Backend,
+    pub l3: TierConfig,
+    pub default_ttl_seconds: i64,
+    pub per_source_ttl: BTreeMap<String, i64>,
+    pub enable_background_cleanup: bool,
+    pub cleanup_interval_seconds: f64,
+    pub l2_cache_dir: PathBuf,
+    pub l3_database_path: PathBuf,
+    /// A Fernet key. Never logged, never in an error message.
+    pub encryption_key: Option<String>,
+    pub health_check_invalidation: bool,
+    pub failure_threshold: i64,
+    pub enable_statistics: bool,
+    pub durability: Durability,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            l1: TierConfig {
+                enabled: true,
+                max_entries: Some(1000),
+                eviction_policy: EvictionPolicy::Lru,
+            },
+            l2: TierConfig {
+                enabled: true,
+                max_entries: Some(5000),
+                eviction_policy: EvictionPolicy::Lru,
+            },
+            l2_backend: L2Backend::Jsonl,
+            l3: TierConfig {
+                enabled: true,
+                max_entries: None,
+                eviction_policy: EvictionPolicy::Lru,
+            },
+            default_ttl_seconds: 3600,
+            per_source_ttl: BTreeMap::new(),
+            enable_background_cleanup: false,
+            cleanup_interval_seconds: 60.0,
+            l2_cache_dir: PathBuf::from(".cache/proxies"),
+            l3_database_path: PathBuf::from(".cache/db/proxywhirl.db"),
+            encryption_key: None,
+            health_check_invalidation: true,
+            failure_threshold: 3,
+            enable_statistics: true,
+            durability: Durability::Normal,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierConfigJson {
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    max_entries: Option<Option<i64>>,
+    eviction_policy: Option<EvictionPolicy>,
+}
+
+/// Tells `"max_entries": null` (unbounded) from a missing key (the tier's default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheConfigJson {
+    l1_config: Option<TierConfigJson>,
+    l2_config: Option<TierConfigJson>,
+    l2_backend: Option<L2Backend>,
+    l3_config: Option<TierConfigJson>,
+    default_ttl_seconds: Option<i64>,
+    per_source_ttl: Option<BTreeMap<String, i64>>,
+    enable_background_cleanup: Option<bool>,
+    cleanup_interval_seconds: Option<f64>,
+    l2_cache_dir: Option<String>,
+    l3_database_path: Option<String>,
+    encryption_key: Option<String>,
+    health_check_invalidation: Option<bool>,
+    failure_threshold: Option<i64>,
+    enable_statistics: Option<bool>,
+    durability: Option<Durability>,
+    /// Upstream keys that are accepted and have no effect.
+    #[serde(rename = "ttl_cleanup_interval")]
+    _ttl_cleanup_interval: Option<serde_json::Number>,
+    #[serde(rename = "statistics_interval")]
+    _statistics_interval: Option<serde_json::Number>,
+}
+
+fn invalid(msg: String) -> Error {
+    Error::InvalidJson(format!("config: {msg}"))
+}
+
+fn apply_tier(name: &str, base: TierConfig, json: Option<TierConfigJson>) -> Result<TierConfig> {
+    let Some(json) = json else { return Ok(base) };
+    let max_entries = match json.max_entries {
+        None => base.max_entries,
+        Some(None) | Some(Some(0)) => None,
+        Some(Some(n)) if n < 0 => {
+            return Err(invalid(format!(
+                "field `{name}.max_entries` must be >= 0 or null, got {n}"
+            )));
+        }
+        Some(Some(n)) => Some(n as u64),
+    };
+    Ok(TierConfig {
+        enabled: json.enabled.unwrap_or(base.enabled),
+        max_entries,
+        eviction_policy: json.eviction_policy.unwrap_or(base.eviction_policy),
+    })
+}
+
+impl CacheConfig {
+    /// Parses the JSON configuration. Every key is optional; the empty string is not a
+    /// configuration (callers pass no text at all for the defaults).
+    pub fn from_json(text: &str) -> Result<CacheConfig> {
+        let json: CacheConfigJson = parse_json("config", text)?;
+        let d = CacheConfig::default();
+        let config = CacheConfig {
+            l1: apply_tier("l1_config", d.l1, json.l1_config)?,
+            l2: apply_tier("l2_config", d.l2, json.l2_config)?,
+            l2_backend: json.l2_backend.unwrap_or(d.l2_backend),
+            l3: apply_tier("l3_config", d.l3, json.l3_config)?,
+            default_ttl_seconds: json.default_ttl_seconds.unwrap_or(d.default_ttl_seconds),
+            per_source_ttl: json.per_source_ttl.unwrap_or_default(),
+            enable_background_cleanup: json
+                .enable_background_cleanup
+                .unwrap_or(d.enable_background_cleanup),
+            cleanup_interval_seconds: json
+                .cleanup_interval_seconds
+                .unwrap_or(d.cleanup_interval_seconds),
+            l2_cache_dir: json.l2_cache_dir.map(PathBuf::from).unwrap_or(d.l2_cache_dir),
+            l3_database_path: json
+                .l3_database_path
+                .map(PathBuf::from)
+                .unwrap_or(d.l3_database_path),
+            encryption_key: json.encryption_key,
+            health_check_invalidation: json
+                .health_check_invalidation
+                .unwrap_or(d.health_check_invalidation),
+            failure_threshold: json.failure_threshold.unwrap_or(d.failure_threshold),
+            enable_statistics: json.enable_statistics.unwrap_or(d.enable_statistics),
+            durability: json.durability.unwrap_or(d.durability),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the bounds of DESIGN.md §2. [`CacheConfig::from_json`] calls it; Rust callers who
+    /// build a config by hand get it from `CacheManager::open`.
+    pub fn validate(&self) -> Result<()> {
+        if self.default_ttl_seconds < 1 {
+            return Err(invalid(format!(
+                "field `default_ttl_seconds` must be >= 1, got {}",
+                self.default_ttl_seconds
+            )));
+        }
+        if let Some((source, ttl)) = self.per_source_ttl.iter().find(|(_, t)| **t < 0) {
+            return Err(invalid(format!(
+                "field `per_source_ttl.{source}` must be >= 0, got {ttl}"
+            )));
+        }
+        if !(self.cleanup_interval_seconds.is_finite() && self.cleanup_interval_seconds > 0.0) {
+            return Err(invalid(
+                "field `cleanup_interval_seconds` must be a finite number > 0".into(),
+            ));
+        }
+        if self.failure_threshold < 1 {
+            return Err(invalid(format!(
+                "field `failure_threshold` must be >= 1, got {}",
+                self.failure_threshold
+            )));
+        }
+        for (name, path) in [
+            ("l2_cache_dir", &self.l2_cache_dir),
+            ("l3_database_path", &self.l3_database_path),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(format!("field `{name}` must not be empty")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The TTL of an entry from `source` that carries none of its own.
+    pub fn ttl_for_source(&self, source: &str) -> i64 {
+        self.per_source_ttl
+            .get(source)
+            .copied()
+            .unwrap_or(self.default_ttl_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_object_gives_the_defaults() {
+        let c = CacheConfig::from_json("{}").unwrap();
+        assert_eq!(c.l1.max_entries, Some(1000));
+        assert_eq!(c.l2.max_entries, Some(5000));
+        assert_eq!(c.l3.max_entries, None);
+        assert_eq!(c.default_ttl_seconds, 3600);
+    }
+
+    #[test]
+    fn partial_tier_objects_keep_the_tier_defaults() {
+        let c = CacheConfig::from_json(r#"{"l2_config":{"eviction_policy":"lfu"}}"#).unwrap();
+        assert_eq!(c.l2.max_entries, Some(5000));
+        assert_eq!(c.l2.eviction_policy, EvictionPolicy::Lfu);
+        let c = CacheConfig::from_json(r#"{"l1_config":{"max_entries":null}}"#).unwrap();
+        assert_eq!(c.l1.max_entries, None);
+        let c = CacheConfig::from_json(r#"{"l1_config":{"max_entries":0}}"#).unwrap();
+        assert_eq!(c.l1.max_entries, None);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_at_any_depth_naming_them() {
+        let e = CacheConfig::from_json(r#"{"l1_max_size":3}"#).unwrap_err();
+        assert!(e.to_string().contains("l1_max_size"), "{e}");
+        let e = CacheConfig::from_json(r#"{"l1_config":{"size":3}}"#).unwrap_err();
+        assert!(e.to_string().contains("size"), "{e}");
+        assert!(CacheConfig::from_json(r#"{"ttl_cleanup_interval":10,"statistics_interval":5}"#).is_ok());
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        for bad in [
+            r#"{"default_ttl_seconds":0}"#,
+            r#"{"failure_threshold":0}"#,
+            r#"{"cleanup_interval_seconds":0}"#,
+            r#"{"cleanup_interval_seconds":-1.5}"#,
+            r#"{"l3_config":{"max_entries":-1}}"#,
+            r#"{"per_source_ttl":{"a":-1}}"#,
+            r#"{"l2_backend":"redis"}"#,
+            r#"{"l1_config":{"eviction_policy":"random"}}"#,
+            r#"{"durability":"paranoid"}"#,
+            r#"{"default_ttl_seconds":"60"}"#,
+            "",
+            "[]",
+        ] {
+            assert!(CacheConfig::from_json(bad).is_err(), "{bad}");
+        }
+        let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":0.25}"#).unwrap();
+        assert_eq!(c.cleanup_interval_seconds, 0.25);
+    }
+}

@@ -1,0 +1,429 @@
+//! The cached record ([`CacheEntry`]), what a caller gives to `put` ([`EntryInput`]), and their
+//! JSON forms (DESIGN.md §2).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::redact::mask_url_userinfo;
+use crate::time::Timestamp;
+
+/// Health of a proxy, as upstream's `HealthStatus`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HealthStatus {
+    #[default]
+    Unknown,
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Dead,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Unknown => "unknown",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+            HealthStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "unknown" => HealthStatus::Unknown,
+            "healthy" => HealthStatus::Healthy,
+            "degraded" => HealthStatus::Degraded,
+            "unhealthy" => HealthStatus::Unhealthy,
+            "dead" => HealthStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A credential. Its `Debug` form is `***`, so it cannot leak through `{:?}` in a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// `None` for an empty string: an empty credential is no credential (as upstream stores it).
+    pub fn new(value: impl Into<String>) -> Option<Secret> {
+        let value = value.into();
+        (!value.is_empty()).then_some(Secret(value))
+    }
+
+    /// The plain text. Call sites are few and deliberate: `get` output, encryption at rest,
+    /// and exports that asked for credentials.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One cached proxy. Field names and meanings as upstream's `CacheEntry`; datetimes in UTC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheEntry {
+    pub key: String,
+    pub proxy_url: String,
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    pub source: String,
+    pub fetch_time: Timestamp,
+    pub last_accessed: Timestamp,
+    pub access_count: i64,
+    pub ttl_seconds: i64,
+    pub expires_at: Timestamp,
+    pub health_status: HealthStatus,
+    pub failure_count: i64,
+    pub evicted_from_l1: bool,
+    pub last_health_check: Option<Timestamp>,
+    pub consecutive_health_failures: i64,
+    pub consecutive_health_successes: i64,
+    pub recovery_attempt: i64,
+    pub next_check_time: Option<Timestamp>,
+    pub last_health_error: Option<String>,
+    pub total_health_checks: i64,
+    pub total_health_check_failures: i64,
+}
+
+/// How credentials appear in an entry's JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// As stored: what `get` returns, and exports with `include_credentials`.
+    Plain,
+    /// `"***"` for a present credential (null stays null), and the userinfo of `proxy_url`
+    /// masked: what a default export writes.
+    Masked,
+}
+
+pub const MASK: &str = "***";
+
+impl CacheEntry {
+    /// A fresh entry with upstream's defaults: unknown health, zero counters.
+    pub fn new(
+        key: impl Into<String>,
+        proxy_url: impl Into<String>,
+        source: impl Into<String>,
+        now: Timestamp,
+        ttl_seconds: i64,
+    ) -> CacheEntry {
+        CacheEntry {
+            key: key.into(),
+            proxy_url: proxy_url.into(),
+            username: None,
+            password: None,
+            source: source.into(),
+            fetch_time: now,
+            last_accessed: now,
+            access_count: 0,
+            ttl_seconds,
+            expires_at: now.plus_seconds(ttl_seconds),
+            health_status: HealthStatus::Unknown,
+            failure_count: 0,
+            evicted_from_l1: false,
+            last_health_check: None,
+            consecutive_health_failures: 0,
+            consecutive_health_successes: 0,
+            recovery_attempt: 0,
+            next_check_time: None,
+            last_health_error: None,
+            total_health_checks: 0,
+            total_health_check_failures: 0,
+        }
+    }
+
+    /// Expired when `now >= expires_at`: the one boundary used everywhere.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at
+    }
+
+    /// Records a read: what every hit does to the entry it returns.
+    pub fn touch(&mut self, now: Timestamp) {
+        self.access_count = self.access_count.saturating_add(1);
+        self.last_accessed = now;
+    }
+
+    /// The 21-field JSON object of DESIGN.md §2, fields in order, datetimes as
+    /// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+    pub fn to_json(&self, credentials: Credentials) -> String {
+        let masked_url;
+        let (username, password, proxy_url) = match credentials {
+            Credentials::Plain => (
+                self.username.as_ref().map(Secret::expose),
+                self.password.as_ref().map(Secret::expose),
+                self.proxy_url.as_str(),
+            ),
+            Credentials::Masked => {
+                masked_url = mask_url_userinfo(&self.proxy_url);
+                (
+                    self.username.as_ref().map(|_| MASK),
+                    self.password.as_ref().map(|_| MASK),
+                    masked_url.as_ref(),
+                )
+            }
+        };
+        let out = EntryJson {
+            key: &self.key,
+            proxy_url,
+            username,
+            password,
+            source: &self.source,
+            fetch_time: self.fetch_time.to_rfc3339(),
+            last_accessed: self.last_accessed.to_rfc3339(),
+            access_count: self.access_count,
+            ttl_seconds: self.ttl_seconds,
+            expires_at: self.expires_at.to_rfc3339(),
+            health_status: self.health_status.as_str(),
+            failure_count: self.failure_count,
+            evicted_from_l1: self.evicted_from_l1,
+            last_health_check: self.last_health_check.map(Timestamp::to_rfc3339),
+            consecutive_health_failures: self.consecutive_health_failures,
+            consecutive_health_successes: self.consecutive_health_successes,
+            recovery_attempt: self.recovery_attempt,
+            next_check_time: self.next_check_time.map(Timestamp::to_rfc3339),
+            last_health_error: self.last_health_error.as_deref(),
+            total_health_checks: self.total_health_checks,
+            total_health_check_failures: self.total_health_check_failures,
+        };
+        serde_json::to_string(&out).expect("an entry always serialises")
+    }
+}
+
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    key: &'a str,
+    proxy_url: &'a str,
+    username: Option<&'a str>,
+    password: Option<&'a str>,
+    source: &'a str,
+    fetch_time: String,
+    last_accessed: String,
+    access_count: i64,
+    ttl_seconds: i64,
+    expires_at: String,
+    health_status: &'static str,
+    failure_count: i64,
+    evicted_from_l1: bool,
+    last_health_check: Option<String>,
+    consecutive_health_failures: i64,
+    consecutive_health_successes: i64,
+    recovery_attempt: i64,
+    next_check_time: Option<String>,
+    last_health_error: Option<&'a str>,
+    total_health_checks: i64,
+    total_health_check_failures: i64,
+}
+
+/// What a caller gives to `put`: only `proxy_url` is required; the rest defaults as DESIGN.md §2
+/// says when the entry is resolved against the configuration ([`EntryInput::resolve`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryInput {
+    /// Accepted and ignored: the key argument of `put` always wins.
+    pub key: Option<String>,
+    #[serde(default)]
+    pub proxy_url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub source: Option<String>,
+    pub fetch_time: Option<String>,
+    pub last_accessed: Option<String>,
+    pub access_count: Option<i64>,
+    pub ttl_seconds: Option<i64>,
+    pub expires_at: Option<String>,
+    pub health_status: Option<String>,
+    pub failure_count: Option<i64>,
+    pub evicted_from_l1: Option<bool>,
+    pub last_health_check: Option<String>,
+    pub consecutive_health_failures: Option<i64>,
+    pub consecutive_health_successes: Option<i64>,
+    pub recovery_attempt: Option<i64>,
+    pub next_check_time: Option<String>,
+    pub last_health_error: Option<String>,
+    pub total_health_checks: Option<i64>,
+    pub total_health_check_failures: Option<i64>,
+}
+
+/// Parses JSON text into `T`, naming the offending field in the error.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            Error::InvalidJson(format!("{what}: {inner}"))
+        } else {
+            Error::InvalidJson(format!("{what}: field `{path}`: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| Error::InvalidJson(format!("{what}: {e}")))?;
+    Ok(value)
+}
+
+impl EntryInput {
+    /// An input with just a URL.
+    pub fn with_url(proxy_url: impl Into<String>) -> EntryInput {
+        EntryInput {
+            proxy_url: proxy_url.into(),
+            ..EntryInput::default()
+        }
+    }
+
+    /// Parses the JSON object given to `put`. Unknown fields, wrong types and JSON that is not an
+    /// object are [`Error::InvalidJson`] naming the field.
+    pub fn from_json(text: &str) -> Result<EntryInput> {
+        parse_json("entry", text)
+    }
+
+    /// Applies the defaults and checks the bounds. `ttl_for_source` gives the TTL of a source that
+    /// carries none (`per_source_ttl`, else `default_ttl_seconds`).
+    pub fn resolve(
+        self,
+        key: &str,
+        now: Timestamp,
+        ttl_for_source: impl Fn(&str) -> i64,
+    ) -> Result<CacheEntry> {
+        if self.proxy_url.is_empty() {
+            return Err(Error::InvalidJson(
+                "entry: field `proxy_url` is required and must be a non-empty string".into(),
+            ));
+        }
+        let counter = |name: &str, value: Option<i64>| -> Result<i64> {
+            match value {
+                Some(v) if v < 0 => Err(Error::InvalidJson(format!(
+                    "entry: field `{name}` must be >= 0, got {v}"
+                ))),
+                Some(v) => Ok(v),
+                None => Ok(0),
+            }
+        };
+        let datetime = |name: &str, value: Option<String>| -> Result<Option<Timestamp>> {
+            value
+                .map(|text| {
+                    Timestamp::parse(&text).ok_or_else(|| {
+                        Error::InvalidJson(format!(
+                            "entry: field `{name}` is not an RFC 3339 datetime within years 1-9999"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let source = self.source.unwrap_or_else(|| "user".to_string());
+        let fetch_time = datetime("fetch_time", self.fetch_time)?.unwrap_or(now);
+        let last_accessed = datetime("last_accessed", self.last_accessed)?.unwrap_or(now);
+        let ttl_seconds = match self.ttl_seconds {
+            Some(v) => counter("ttl_seconds", Some(v))?,
+            None => ttl_for_source(&source),
+        };
+        let expires_at = datetime("expires_at", self.expires_at)?
+            .unwrap_or_else(|| fetch_time.plus_seconds(ttl_seconds));
+        let health_status = match self.health_status {
+            None => HealthStatus::Unknown,
+            Some(text) => HealthStatus::parse(&text).ok_or_else(|| {
+                Error::InvalidJson(format!(
+                    "entry: field `health_status` must be one of unknown, healthy, degraded, \
+                     unhealthy, dead; got {text:?}"
+                ))
+            })?,
+        };
+        Ok(CacheEntry {
+            key: key.to_string(),
+            proxy_url: self.proxy_url,
+            username: self.username.and_then(Secret::new),
+            password: self.password.and_then(Secret::new),
+            source,
+            fetch_time,
+            last_accessed,
+            access_count: counter("access_count", self.access_count)?,
+            ttl_seconds,
+            expires_at,
+            health_status,
+            failure_count: counter("failure_count", self.failure_count)?,
+            evicted_from_l1: self.evicted_from_l1.unwrap_or(false),
+            last_health_check: datetime("last_health_check", self.last_health_check)?,
+            consecutive_health_failures: counter(
+                "consecutive_health_failures",
+                self.consecutive_health_failures,
+            )?,
+            consecutive_health_successes: counter(
+                "consecutive_health_successes",
+                self.consecutive_health_successes,
+            )?,
+            recovery_attempt: counter("recovery_attempt", self.recovery_attempt)?,
+            next_check_time: datetime("next_check_time", self.next_check_time)?,
+            last_health_error: self.last_health_error,
+            total_health_checks: counter("total_health_checks", self.total_health_checks)?,
+            total_health_check_failures: counter(
+                "total_health_check_failures",
+                self.total_health_check_failures,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2026-11-24T01:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn put_defaults_follow_the_design() {
+        let e = EntryInput::from_json(r#"{"proxy_url":"http://h:1"}"#)
+            .unwrap()
+            .resolve("k", now(), |_| 60)
+            .unwrap();
+        assert_eq!(e.key, "k");
+        assert_eq!(e.source, "user");
+        assert_eq!(e.ttl_seconds, 60);
+        assert_eq!(e.expires_at, now().plus_seconds(60));
+        assert_eq!(e.health_status, HealthStatus::Unknown);
+    }
+
+    #[test]
+    fn json_output_has_21_fields_in_order() {
+        let mut e = CacheEntry::new("k", "http://u:p@h:1", "s", now(), 10);
+        e.username = Secret::new("alice");
+        let v: serde_json::Value = serde_json::from_str(&e.to_json(Credentials::Plain)).unwrap();
+        let text = e.to_json(Credentials::Plain);
+        assert!(text.starts_with(r#"{"key":"k","proxy_url":"http://u:p@h:1","username":"alice","password":null,"source":"s","fetch_time":"2026-11-24T01:00:00.000000+00:00""#));
+        assert_eq!(v.as_object().unwrap().len(), 21);
+        let masked = e.to_json(Credentials::Masked);
+        assert!(masked.contains(r#""proxy_url":"http://***:***@h:1","username":"***","password":null"#));
+        assert!(!masked.contains("alice"));
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let err = EntryInput::from_json(r#"{"proxy_url":"x","colour":1}"#).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let err = EntryInput::from_json(r#"{"proxy_url":"x","access_count":"3"}"#).unwrap_err();
+        assert!(err.to_string().contains("access_count"), "{err}");
+        let err = EntryInput::from_json(r#"{"proxy_url":"x","failure_count":-1}"#)
+            .unwrap()
+            .resolve("k", now(), |_| 1)
+            .unwrap_err();
+        assert!(err.to_string().contains("failure_count"), "{err}");
+        assert!(EntryInput::from_json("[1]").is_err());
+        assert!(EntryInput::from_json(r#"{"proxy_url":"x"} trailing"#).is_err());
+        let err = EntryInput::from_json("{}").unwrap().resolve("k", now(), |_| 1);
+        assert!(err.unwrap_err().to_string().contains("proxy_url"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2").unwrap();
+        assert_eq!(format!("{s:?}"), "***");
+        assert!(Secret::new("").is_none());
+    }
+}

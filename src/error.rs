@@ -1,0 +1,77 @@
+//! One error type for the whole engine, with the source kept, mapped to a C status in one place
+//! (`src/ffi/status.rs`).
+
+use std::path::Path;
+
+/// What went wrong, by the kind a caller acts on. Each kind maps to one `pw_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidArgument,
+    InvalidJson,
+    Io,
+    Storage,
+    Unsupported,
+    Crypto,
+}
+
+/// An engine error. Messages never contain credentials or the encryption key: URLs are redacted
+/// before they are put into a message (see [`crate::redact`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Sqlite {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Storage(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Crypto(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::InvalidJson(_) => ErrorKind::InvalidJson,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Sqlite { .. } | Error::Storage(_) => ErrorKind::Storage,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Crypto(_) => ErrorKind::Crypto,
+        }
+    }
+
+    /// An I/O error about `path`, with what was being done.
+    pub fn io(what: &str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            context: format!("{what} {}", path.display()),
+            source,
+        }
+    }
+
+    pub fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
+        Error::Sqlite {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! L2 as JSON Lines (being written).

@@ -1,0 +1,1 @@
+//! L2 and L3 in SQLite (being written).
