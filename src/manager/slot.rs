@@ -1,0 +1,195 @@
+//! A persistent tier in the manager's hands: degradation after consecutive failures, back-off,
+//! recovery, and repair of what the tier missed while it was skipped.
+//!
+//! A tier that fails [`FAILURES_TO_DEGRADE`] times in a row is *degraded*: it is skipped and the
+//! cache serves from the others. After a back-off (1 s, doubling up to 60 s) the next operation
+//! tries it again; one success recovers it. A tier that could not be opened at all starts
+//! degraded and is re-opened on those retries. While a tier is skipped it misses writes and
+//! deletes, so it would hand out stale entries on recovery: the keys it missed are remembered and
+//! removed from it when it recovers (the other tiers hold their current state), and a missed
+//! `clear` clears it on recovery.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tier::Tier;
+use crate::time::{Clock, Timestamp};
+
+pub const FAILURES_TO_DEGRADE: u32 = 3;
+const FIRST_BACKOFF_SECS: i64 = 1;
+const MAX_BACKOFF_SECS: i64 = 60;
+
+type Opener = Box<dyn Fn() -> Result<Arc<dyn Tier>> + Send + Sync>;
+
+/// What the tier missed while skipped.
+#[derive(Default)]
+struct Missed {
+    keys: HashSet<String>,
+    everything: bool,
+}
+
+pub(crate) struct TierSlot {
+    /// "L2" or "L3", for log lines.
+    pub name: &'static str,
+    tier: RwLock<Option<Arc<dyn Tier>>>,
+    opener: Opener,
+    clock: Arc<dyn Clock>,
+    failures: AtomicU32,
+    degraded: AtomicBool,
+    retry_at: AtomicI64,
+    backoff_secs: AtomicI64,
+    missed: Mutex<Missed>,
+}
+
+impl TierSlot {
+    /// Opens the tier now; when that fails, the slot starts degraded and re-opens it later.
+    pub fn open(name: &'static str, opener: Opener, clock: Arc<dyn Clock>) -> TierSlot {
+        let slot = TierSlot {
+            name,
+            tier: RwLock::new(None),
+            opener,
+            clock,
+            failures: AtomicU32::new(0),
+            degraded: AtomicBool::new(false),
+            retry_at: AtomicI64::new(0),
+            backoff_secs: AtomicI64::new(FIRST_BACKOFF_SECS),
+            missed: Mutex::new(Missed::default()),
+        };
+        match (slot.opener)() {
+            Ok(tier) => *slot.tier.write() = Some(tier),
+            Err(e) => {
+                log::warn!("{name} cannot be used, starting degraded: {e}");
+                slot.degrade();
+            }
+        }
+        slot
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// Runs `op` on the tier. `Ok(None)` when the tier is degraded and not due for a retry.
+    /// Failures count towards degradation; a crypto error (a credential under another key) is
+    /// returned but is not a failure of the tier.
+    pub fn call<T>(&self, op: impl FnOnce(&dyn Tier) -> Result<T>) -> Result<Option<T>> {
+        let retrying = self.is_degraded();
+        if retrying && self.clock.now().as_micros() < self.retry_at.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let tier = match self.current_tier() {
+            Ok(tier) => tier,
+            Err(e) => {
+                self.record_failure(&e);
+                return Err(e);
+            }
+        };
+        if retrying {
+            if let Err(e) = self.repair(tier.as_ref()) {
+                self.record_failure(&e);
+                return Err(e);
+            }
+        }
+        match op(tier.as_ref()) {
+            Ok(value) => {
+                self.record_success();
+                Ok(Some(value))
+            }
+            Err(e) if e.kind() == ErrorKind::Crypto => Err(e),
+            Err(e) => {
+                self.record_failure(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Remembers that `keys` changed while this tier did not see it.
+    pub fn missed_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) {
+        let mut missed = self.missed.lock();
+        if !missed.everything {
+            missed.keys.extend(keys.map(str::to_string));
+        }
+    }
+
+    /// Remembers that the whole cache was cleared while this tier did not see it.
+    pub fn missed_clear(&self) {
+        let mut missed = self.missed.lock();
+        missed.keys.clear();
+        missed.everything = true;
+    }
+
+    fn current_tier(&self) -> Result<Arc<dyn Tier>> {
+        if let Some(tier) = self.tier.read().as_ref() {
+            return Ok(tier.clone());
+        }
+        let mut slot = self.tier.write();
+        if let Some(tier) = slot.as_ref() {
+            return Ok(tier.clone());
+        }
+        let tier = (self.opener)()?;
+        log::info!("{} opened", self.name);
+        *slot = Some(tier.clone());
+        Ok(tier)
+    }
+
+    /// Brings a recovering tier in line with the others before it is used again.
+    fn repair(&self, tier: &dyn Tier) -> Result<()> {
+        let missed = std::mem::take(&mut *self.missed.lock());
+        let result = if missed.everything {
+            tier.clear().map(|_| ())
+        } else {
+            missed
+                .keys
+                .iter()
+                .try_for_each(|key| tier.delete(key).map(|_| ()))
+        };
+        if result.is_err() {
+            let mut back = self.missed.lock();
+            back.everything |= missed.everything;
+            back.keys.extend(missed.keys);
+        }
+        result
+    }
+
+    fn record_success(&self) {
+        self.failures.store(0, Ordering::Release);
+        if self.degraded.swap(false, Ordering::AcqRel) {
+            self.backoff_secs
+                .store(FIRST_BACKOFF_SECS, Ordering::Release);
+            log::info!("{} recovered", self.name);
+        }
+    }
+
+    fn record_failure(&self, error: &Error) {
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.is_degraded() {
+            let backoff = self.backoff_secs.load(Ordering::Acquire);
+            self.backoff_secs
+                .store((backoff * 2).min(MAX_BACKOFF_SECS), Ordering::Release);
+            self.schedule_retry(backoff);
+            log::debug!("{} still failing: {error}", self.name);
+        } else if failures >= FAILURES_TO_DEGRADE {
+            log::warn!(
+                "{} failed {failures} times in a row, skipping it for now: {error}",
+                self.name
+            );
+            self.degrade();
+        } else {
+            log::warn!("{} failed: {error}", self.name);
+        }
+    }
+
+    fn degrade(&self) {
+        self.degraded.store(true, Ordering::Release);
+        self.schedule_retry(self.backoff_secs.load(Ordering::Acquire));
+    }
+
+    fn schedule_retry(&self, after_secs: i64) {
+        let at: Timestamp = self.clock.now().plus_seconds(after_secs);
+        self.retry_at.store(at.as_micros(), Ordering::Release);
+    }
+}

@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend, ManualClock, Timestamp};
+
+pub const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+
+/// A configuration whose files all live under `dir`, with a fixed encryption key.
+pub fn config_in(dir: &Path) -> CacheConfig {
+    CacheConfig {
+        l2_cache_dir: dir.join("l2"),
+        l3_database_path: dir.join("db").join("l3.db"),
+        encryption_key: Some(KEY.to_string()),
+        ..CacheConfig::default()
+    }
+}
+
+pub fn sqlite_l2(mut config: CacheConfig) -> CacheConfig {
+    config.l2_backend = L2Backend::Sqlite;
+    config
+}
+
+pub fn t0() -> Timestamp {
+    Timestamp::parse("2026-11-24T00:00:00Z").unwrap()
+}
+
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(t0()))
+}
+
+pub fn open(config: CacheConfig, clock: &Arc<ManualClock>) -> CacheManager {
+    CacheManager::open_with_clock(config, clock.clone()).unwrap()
+}
+
+pub fn url(i: usize) -> String {
+    format!("http://10.0.{}.{}:8080", i / 250, i % 250)
+}
+
+pub fn input(i: usize) -> EntryInput {
+    EntryInput::with_url(url(i))
+}
+
+pub fn key(i: usize) -> String {
+    format!("k{i}")
+}

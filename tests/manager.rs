@@ -1,0 +1,596 @@
+//! The behaviour clauses of DESIGN.md §3, through the Rust API, on real tiers.
+
+mod common;
+
+use common::*;
+use pwcache::{
+    CacheManager, Clock, EntryInput, ErrorKind, EvictionPolicy, HealthStatus, Timestamp,
+};
+
+fn l1_only_counts(cache: &CacheManager) -> (u64, u64) {
+    let s = cache.statistics();
+    (s.l1_stats.hits, s.l1_stats.misses)
+}
+
+#[test]
+fn l1_hit_counts_the_read_and_promotes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    cache.put("a", input(1)).unwrap();
+    for n in 1..=3 {
+        let e = cache.get("a").unwrap().unwrap();
+        assert_eq!(e.access_count, n, "consecutive hits count 1, 2, 3");
+        assert_eq!(e.last_accessed, clock.now());
+    }
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.hits, s.l1_stats.misses), (3, 0));
+    assert_eq!(s.promotions, 0);
+    assert_eq!((s.l2_stats.hits + s.l2_stats.misses), 0, "L2 not consulted");
+}
+
+#[test]
+fn l2_hit_promotes_into_l1_and_counts_one_l1_miss() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        open(config(dir.path()), &clock).put("a", input(1)).unwrap();
+        let second = open(config(dir.path()), &clock);
+        let e = second.get("a").unwrap().unwrap();
+        assert_eq!(e.proxy_url, url(1));
+        assert_eq!(e.access_count, 1);
+        let s = second.statistics();
+        assert_eq!((s.l1_stats.misses, s.l2_stats.hits, s.l3_stats.hits), (1, 1, 0));
+        assert_eq!(s.l3_stats.misses, 0, "L3 not consulted after an L2 hit");
+        assert_eq!(s.promotions, 1);
+        let e = second.get("a").unwrap().unwrap();
+        assert_eq!(e.access_count, 2);
+        assert_eq!(l1_only_counts(&second), (1, 1), "now an L1 hit");
+    }
+}
+
+#[test]
+fn l3_hit_promotes_into_l1_and_l2() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut l3_only = config_in(dir.path());
+    l3_only.l2.enabled = false;
+    open(l3_only, &clock).put("a", input(1)).unwrap();
+
+    let second = open(config_in(dir.path()), &clock);
+    assert_eq!(second.get("a").unwrap().unwrap().access_count, 1);
+    let s = second.statistics();
+    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.hits), (1, 1, 1));
+    assert_eq!(s.promotions, 2);
+    assert_eq!(s.l2_stats.current_size, 1, "promoted into L2");
+
+    // With L2 disabled, one promotion per tier written: L1 only.
+    let mut no_l2 = config_in(dir.path());
+    no_l2.l2.enabled = false;
+    let third = open(no_l2, &clock);
+    third.get("a").unwrap().unwrap();
+    assert_eq!(third.statistics().promotions, 1);
+}
+
+#[test]
+fn a_full_miss_counts_one_miss_per_enabled_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    assert!(cache.get("nothing").unwrap().is_none());
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses), (1, 1, 1));
+    assert_eq!(s.overall_hit_rate, 0.0);
+    let mut no_l2 = config_in(dir.path());
+    no_l2.l2.enabled = false;
+    let cache = open(no_l2, &clock());
+    cache.get("nothing").unwrap();
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses), (1, 0, 1));
+    assert!(!s.l2_degraded, "a disabled tier is not degraded");
+}
+
+#[test]
+fn expiry_boundary_is_now_at_or_after_expires_at_in_every_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    let mut e = input(1);
+    e.ttl_seconds = Some(10);
+    cache.put("a", e).unwrap();
+    let expires = t0().plus_seconds(10);
+    clock.set(Timestamp::from_micros(expires.as_micros() - 1).unwrap());
+    assert!(cache.get("a").unwrap().is_some(), "one microsecond before: live");
+    clock.set(expires);
+    assert!(cache.get("a").unwrap().is_none(), "at expires_at: expired");
+    let s = cache.statistics();
+    assert_eq!(s.l1_stats.evictions_ttl, 1);
+    assert_eq!(s.total_size, 0, "removed from every tier");
+
+    // Found expired in L2 by a second handle: counted on L2, removed everywhere.
+    let mut e = input(2);
+    e.ttl_seconds = Some(10);
+    cache.put("b", e).unwrap();
+    let second = open(config_in(dir.path()), &clock);
+    clock.set(expires.plus_seconds(10));
+    assert!(second.get("b").unwrap().is_none());
+    let s = second.statistics();
+    assert_eq!((s.l2_stats.evictions_ttl, s.l1_stats.misses), (1, 1));
+    assert_eq!(s.l3_stats.current_size, 0);
+}
+
+#[test]
+fn ttl_zero_expires_at_once_and_per_source_ttl_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut config = config_in(dir.path());
+    config.per_source_ttl.insert("slow".into(), 7);
+    let cache = open(config, &clock);
+    let mut e = input(1);
+    e.ttl_seconds = Some(0);
+    cache.put("zero", e).unwrap();
+    assert!(cache.get("zero").unwrap().is_none());
+    let mut e = input(2);
+    e.source = Some("slow".into());
+    cache.put("slow", e).unwrap();
+    let got = cache.get("slow").unwrap().unwrap();
+    assert_eq!(got.ttl_seconds, 7);
+    assert_eq!(got.expires_at, t0().plus_seconds(7));
+    cache.put("plain", input(3)).unwrap();
+    assert_eq!(cache.get("plain").unwrap().unwrap().ttl_seconds, 3600);
+}
+
+#[test]
+fn the_key_argument_wins_over_a_key_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    cache
+        .put_json("arg", r#"{"key":"field","proxy_url":"http://h:1"}"#)
+        .unwrap();
+    assert_eq!(cache.get("arg").unwrap().unwrap().key, "arg");
+    assert!(cache.get("field").unwrap().is_none());
+}
+
+/// Fills an L1 of 3 under `policy`, uses some keys, adds a fourth; returns the evicted key,
+/// found through a second handle as the one entry written back marked `evicted_from_l1`.
+fn victim_under(policy: EvictionPolicy, uses: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l1.max_entries = Some(3);
+    config.l1.eviction_policy = policy;
+    let cache = open(config.clone(), &clock());
+    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        cache.put(k, input(i)).unwrap();
+    }
+    for k in uses {
+        cache.get(k).unwrap().unwrap();
+    }
+    cache.put("d", input(4)).unwrap();
+    let s = cache.statistics();
+    assert_eq!(s.l1_stats.evictions_lru, 1);
+    assert_eq!(s.demotions, 1);
+    assert_eq!(s.l1_stats.current_size, 3);
+    let other = open(config, &clock());
+    let evicted: Vec<&str> = ["a", "b", "c", "d"]
+        .into_iter()
+        .filter(|k| other.get(k).unwrap().unwrap().evicted_from_l1)
+        .collect();
+    assert_eq!(evicted.len(), 1, "{evicted:?}");
+    evicted[0].to_string()
+}
+
+#[test]
+fn each_l1_eviction_policy_picks_its_victim() {
+    assert_eq!(victim_under(EvictionPolicy::Lru, &["a"]), "b");
+    assert_eq!(victim_under(EvictionPolicy::Fifo, &["a"]), "a");
+    assert_eq!(victim_under(EvictionPolicy::Lfu, &["a", "a", "b", "c", "c"]), "b");
+}
+
+#[test]
+fn evicted_entries_keep_their_counters_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut config = config_in(dir.path());
+    config.l1.max_entries = Some(1);
+    let cache = open(config.clone(), &clock);
+    cache.put("a", input(1)).unwrap();
+    cache.get("a").unwrap();
+    cache.get("a").unwrap();
+    cache.put("b", input(2)).unwrap();
+    let other = open(config, &clock);
+    let a = other.get("a").unwrap().unwrap();
+    assert_eq!(a.access_count, 3, "two reads written back, plus this one");
+    assert!(a.evicted_from_l1);
+}
+
+#[test]
+fn access_counters_survive_closing_the_handle() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        {
+            let cache = open(config(dir.path()), &clock);
+            cache.put("a", input(1)).unwrap();
+            for _ in 0..3 {
+                cache.get("a").unwrap();
+            }
+        }
+        let cache = open(config(dir.path()), &clock);
+        assert_eq!(cache.get("a").unwrap().unwrap().access_count, 4);
+    }
+}
+
+#[test]
+fn health_invalidation_removes_at_the_threshold_from_every_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    cache.put("a", input(1)).unwrap();
+    assert!(!cache.invalidate_by_health("a").unwrap());
+    let e = cache.get("a").unwrap().unwrap();
+    assert_eq!((e.failure_count, e.health_status), (1, HealthStatus::Unhealthy));
+    assert!(!cache.invalidate_by_health("a").unwrap());
+    assert!(cache.invalidate_by_health("a").unwrap(), "third failure: evicted");
+    assert!(cache.get("a").unwrap().is_none());
+    let s = cache.statistics();
+    assert_eq!(
+        (s.l1_stats.evictions_health, s.l2_stats.evictions_health, s.l3_stats.evictions_health),
+        (1, 1, 1)
+    );
+    assert_eq!(s.total_size, 0);
+    let err = cache.invalidate_by_health("a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn health_failures_below_the_threshold_reach_the_lower_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    cache.put("a", input(1)).unwrap();
+    cache.invalidate_by_health("a").unwrap();
+    let other = open(config_in(dir.path()), &clock);
+    let e = other.get("a").unwrap().unwrap();
+    assert_eq!((e.failure_count, e.health_status), (1, HealthStatus::Unhealthy));
+}
+
+#[test]
+fn without_health_invalidation_failures_only_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.health_check_invalidation = false;
+    let cache = open(config, &clock());
+    cache.put("a", input(1)).unwrap();
+    for _ in 0..5 {
+        assert!(!cache.invalidate_by_health("a").unwrap());
+    }
+    assert_eq!(cache.get("a").unwrap().unwrap().failure_count, 5);
+    assert_eq!(cache.statistics().l1_stats.evictions_health, 0);
+}
+
+#[test]
+fn invalidating_an_expired_entry_removes_it_and_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    let mut e = input(1);
+    e.ttl_seconds = Some(5);
+    cache.put("a", e).unwrap();
+    clock.set(t0().plus_seconds(5));
+    assert_eq!(cache.invalidate_by_health("a").unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(cache.statistics().total_size, 0);
+}
+
+#[test]
+fn delete_and_clear_reach_every_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    for i in 0..5 {
+        cache.put(&key(i), input(i)).unwrap();
+    }
+    cache.get(&key(0)).unwrap();
+    cache.delete(&key(1)).unwrap();
+    assert_eq!(cache.delete(&key(1)).unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(open(config_in(dir.path()), &clock).get(&key(1)).unwrap().is_none());
+    assert_eq!(cache.clear().unwrap(), 4, "distinct keys, not one per tier");
+    let s = cache.statistics();
+    assert_eq!(s.total_size, 0);
+    assert_eq!(s.l1_stats.hits, 1, "counters other than sizes are kept");
+    assert!(open(config_in(dir.path()), &clock).get(&key(0)).unwrap().is_none());
+}
+
+#[test]
+fn cleanup_removes_expired_entries_everywhere_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    for i in 0..4 {
+        let mut e = input(i);
+        e.ttl_seconds = Some(if i < 3 { 10 } else { 100 });
+        cache.put(&key(i), e).unwrap();
+    }
+    clock.set(t0().plus_seconds(10));
+    assert_eq!(cache.cleanup_expired().unwrap(), 3);
+    let s = cache.statistics();
+    assert_eq!(
+        (s.l1_stats.evictions_ttl, s.l2_stats.evictions_ttl, s.l3_stats.evictions_ttl),
+        (3, 3, 3)
+    );
+    assert_eq!(
+        (s.l1_stats.current_size, s.l2_stats.current_size, s.l3_stats.current_size),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn statistics_can_be_switched_off_but_sizes_remain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.enable_statistics = false;
+    let cache = open(config, &clock());
+    cache.put("a", input(1)).unwrap();
+    cache.get("a").unwrap();
+    cache.get("zz").unwrap();
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.hits, s.l1_stats.misses, s.promotions), (0, 0, 0));
+    assert_eq!(s.total_size, 3);
+}
+
+#[test]
+fn statistics_json_has_upstreams_keys_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    let json = cache.statistics().to_json();
+    let keys = [
+        "l1_stats", "l2_stats", "l3_stats", "promotions", "demotions", "l1_degraded",
+        "l2_degraded", "l3_degraded", "overall_hit_rate", "total_size",
+    ];
+    let mut at = 0;
+    for k in keys {
+        let pos = json[at..].find(&format!("\"{k}\"")).unwrap_or_else(|| panic!("{k} in {json}"));
+        at += pos;
+    }
+    assert!(json.contains(r#""l1_stats":{"hits":0,"misses":0,"current_size":0,"evictions_lru":0,"evictions_ttl":0,"evictions_health":0,"evictions_corruption":0,"hit_rate":0.0,"total_evictions":0}"#), "{json}");
+}
+
+#[test]
+fn a_tier_unusable_at_open_starts_degraded_and_the_cache_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    std::fs::write(dir.path().join("l2"), b"a file where the L2 directory belongs").unwrap();
+    std::fs::create_dir_all(dir.path().join("l3.db")).unwrap();
+    config.l3_database_path = dir.path().join("l3.db");
+    let cache = open(config.clone(), &clock());
+    let s = cache.statistics();
+    assert!(s.l2_degraded && s.l3_degraded && !s.l1_degraded);
+    cache.put("a", input(1)).unwrap();
+    assert!(cache.get("a").unwrap().is_some(), "served from L1");
+
+    config.l1.enabled = false;
+    let cache = open(config, &clock());
+    let err = cache.put("a", input(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "no enabled tier usable");
+}
+
+#[test]
+fn a_failing_tier_degrades_after_three_failures_and_recovers_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    cache.put("before", input(0)).unwrap();
+    let l2 = dir.path().join("l2");
+    std::fs::remove_dir_all(&l2).unwrap();
+    std::fs::write(&l2, b"not a directory").unwrap();
+    for i in 1..=4 {
+        cache.put(&key(i), input(i)).unwrap();
+    }
+    let s = cache.statistics();
+    assert!(s.l2_degraded, "L2 degraded after repeated failures");
+    assert!(!s.l3_degraded);
+    cache.delete(&key(1)).unwrap();
+    assert!(cache.get(&key(2)).unwrap().is_some());
+
+    std::fs::remove_file(&l2).unwrap();
+    clock.set(t0().plus_seconds(120));
+    cache.put(&key(5), input(5)).unwrap();
+    cache.put(&key(6), input(6)).unwrap();
+    let s = cache.statistics();
+    assert!(!s.l2_degraded, "recovered after the back-off");
+    let other = open(config_in(dir.path()), &clock);
+    assert!(other.get(&key(1)).unwrap().is_none(), "the delete it missed is not undone");
+    assert!(other.get(&key(6)).unwrap().is_some());
+}
+
+#[test]
+fn persistence_across_handles_for_both_l2_backends() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let mut with_creds = input(1);
+        with_creds.username = Some("alice".into());
+        with_creds.password = Some("s3cr:t@/".into());
+        open(config(dir.path()), &clock).put("a", with_creds).unwrap();
+        let mut l2_only = config(dir.path());
+        l2_only.l3.enabled = false;
+        let e = open(l2_only, &clock).get("a").unwrap().unwrap();
+        assert_eq!(e.username.unwrap().expose(), "alice");
+        assert_eq!(e.password.unwrap().expose(), "s3cr:t@/");
+    }
+}
+
+#[test]
+fn two_live_handles_share_l2_and_l3() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let a = open(config_in(dir.path()), &clock);
+    let b = open(config_in(dir.path()), &clock);
+    a.put("x", input(1)).unwrap();
+    assert_eq!(b.get("x").unwrap().unwrap().proxy_url, url(1));
+    a.delete("x").unwrap();
+    // b holds x in its own L1; once it is not there, b sees the delete.
+    let mut no_l1 = config_in(dir.path());
+    no_l1.l1.enabled = false;
+    let c = open(no_l1, &clock);
+    assert!(c.get("x").unwrap().is_none());
+}
+
+#[test]
+fn files_are_0600_and_directories_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l2_cache_dir = dir.path().join("deep/er/l2");
+    let cache = open(config, &clock());
+    cache.put("a", input(1)).unwrap();
+    cache.export_to_file(&dir.path().join("out/x.jsonl"), false).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for d in ["deep", "deep/er", "deep/er/l2", "db", "out"] {
+        assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+    }
+    for entry in walk(dir.path()) {
+        if entry.is_file() {
+            assert_eq!(mode(&entry), 0o600, "{}", entry.display());
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn put_rejects_bad_input_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    assert_eq!(cache.put("", input(1)).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    for bad in ["", "{", "[]", r#"{"proxy_url":""}"#, r#"{"proxy_url":"x","nope":1}"#,
+                r#"{"proxy_url":"x","ttl_seconds":-1}"#, r#"{"proxy_url":"x","expires_at":"soon"}"#,
+                r#"{"proxy_url":"x","health_status":"great"}"#] {
+        assert_eq!(cache.put_json("k", bad).unwrap_err().kind(), ErrorKind::InvalidJson, "{bad}");
+    }
+    assert_eq!(cache.statistics().total_size, 0, "nothing stored");
+}
+
+#[test]
+fn put_many_stores_all_or_nothing_on_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    let items: Vec<(String, EntryInput)> = (0..2500).map(|i| (key(i), input(i))).collect();
+    assert_eq!(cache.put_many(items).unwrap(), 2500);
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.current_size, s.l2_stats.current_size, s.l3_stats.current_size),
+               (1000, 2500, 2500));
+    let bad = vec![(key(9000), input(9000)), (key(9001), EntryInput::default())];
+    assert_eq!(cache.put_many(bad).unwrap_err().kind(), ErrorKind::InvalidJson);
+    assert!(cache.get(&key(9000)).unwrap().is_none());
+}
+
+#[test]
+fn l2_capacity_is_honoured_with_the_configured_policy() {
+    for backend in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = backend(dir.path());
+        config.l1.enabled = false;
+        config.l2.max_entries = Some(10);
+        config.l2.eviction_policy = EvictionPolicy::Fifo;
+        let cache = open(config, &clock());
+        for i in 0..25 {
+            cache.put(&key(i), input(i)).unwrap();
+        }
+        let s = cache.statistics();
+        assert_eq!(s.l2_stats.current_size, 10);
+        assert_eq!(s.l2_stats.evictions_lru, 15);
+        assert_eq!(s.l3_stats.current_size, 25, "L3 unbounded keeps everything");
+    }
+}
+
+#[test]
+fn l3_capacity_is_honoured_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l3.max_entries = Some(5);
+    let cache = open(config, &clock());
+    for i in 0..12 {
+        cache.put(&key(i), input(i)).unwrap();
+    }
+    assert_eq!(cache.statistics().l3_stats.current_size, 5);
+}
+
+#[test]
+fn with_l1_disabled_reads_are_recorded_in_the_serving_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l1.enabled = false;
+    let cache = open(config, &clock());
+    cache.put("a", input(1)).unwrap();
+    assert_eq!(cache.get("a").unwrap().unwrap().access_count, 1);
+    assert_eq!(cache.get("a").unwrap().unwrap().access_count, 2);
+    let s = cache.statistics();
+    assert_eq!((s.l2_stats.hits, s.promotions), (2, 0));
+}
+
+#[test]
+fn many_threads_on_one_handle_stay_consistent_per_key() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l1.max_entries = Some(64);
+    config.l2.max_entries = None;
+    let cache = std::sync::Arc::new(CacheManager::open(config).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                // Each thread owns 40 keys (checked against a model) and shares 20 with all.
+                let mut model: HashMap<String, Option<String>> = HashMap::new();
+                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ t as u64;
+                for i in 0..50_000u64 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let own = format!("t{t}-{}", state % 40);
+                    let shared = format!("shared-{}", (state >> 8) % 20);
+                    let url = format!("http://{t}.{i}:1");
+                    match (state >> 16) % 20 {
+                        0..=10 => {
+                            let got = cache.get(&own).unwrap().map(|e| e.proxy_url);
+                            assert_eq!(&got, model.get(&own).unwrap_or(&None), "{own}");
+                        }
+                        11..=14 => {
+                            cache.put(&own, EntryInput::with_url(url.clone())).unwrap();
+                            model.insert(own, Some(url));
+                        }
+                        15 => {
+                            let r = cache.delete(&own);
+                            match model.insert(own, None).flatten() {
+                                Some(_) => r.unwrap(),
+                                None => assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound),
+                            }
+                        }
+                        16 | 17 => {
+                            cache.get(&shared).unwrap();
+                        }
+                        18 => cache.put(&shared, EntryInput::with_url(url)).unwrap(),
+                        _ => match cache.invalidate_by_health(&shared) {
+                            Ok(_) => {}
+                            Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound),
+                        },
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = cache.statistics();
+    assert!(!s.l2_degraded && !s.l3_degraded);
+    assert_eq!(s.l2_stats.current_size, s.l3_stats.current_size);
+}
