@@ -68,7 +68,8 @@ impl fmt::Debug for Secret {
 }
 
 /// One cached proxy. Field names and meanings as upstream's `CacheEntry`; datetimes in UTC.
-#[derive(Clone, Debug, PartialEq)]
+/// Its `Debug` form masks the credentials and the userinfo of `proxy_url`.
+#[derive(Clone, PartialEq)]
 pub struct CacheEntry {
     pub key: String,
     pub proxy_url: String,
@@ -91,6 +92,25 @@ pub struct CacheEntry {
     pub last_health_error: Option<String>,
     pub total_health_checks: i64,
     pub total_health_check_failures: i64,
+}
+
+impl fmt::Debug for CacheEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheEntry")
+            .field("key", &self.key)
+            .field("proxy_url", &mask_url_userinfo(&self.proxy_url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("source", &self.source)
+            .field("fetch_time", &self.fetch_time)
+            .field("last_accessed", &self.last_accessed)
+            .field("access_count", &self.access_count)
+            .field("expires_at", &self.expires_at)
+            .field("health_status", &self.health_status)
+            .field("failure_count", &self.failure_count)
+            .field("evicted_from_l1", &self.evicted_from_l1)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How credentials appear in an entry's JSON.
@@ -257,8 +277,14 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str)
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let secret_field = ["username", "password", "encryption_key"]
+            .iter()
+            .any(|name| path.rsplit('.').next() == Some(name));
         if path.is_empty() || path == "." {
             Error::InvalidJson(format!("{what}: {inner}"))
+        } else if secret_field {
+            // serde quotes the offending value; for a credential or a key, that is the secret.
+            Error::InvalidJson(format!("{what}: field `{path}` must be a string or null"))
         } else {
             Error::InvalidJson(format!("{what}: field `{path}`: {inner}"))
         }
@@ -399,7 +425,9 @@ mod tests {
         assert!(text.starts_with(r#"{"key":"k","proxy_url":"http://u:p@h:1","username":"alice","password":null,"source":"s","fetch_time":"2026-11-24T01:00:00.000000+00:00""#));
         assert_eq!(v.as_object().unwrap().len(), 21);
         let masked = e.to_json(Credentials::Masked);
-        assert!(masked.contains(r#""proxy_url":"http://***:***@h:1","username":"***","password":null"#));
+        assert!(
+            masked.contains(r#""proxy_url":"http://***:***@h:1","username":"***","password":null"#)
+        );
         assert!(!masked.contains("alice"));
     }
 
@@ -416,7 +444,9 @@ mod tests {
         assert!(err.to_string().contains("failure_count"), "{err}");
         assert!(EntryInput::from_json("[1]").is_err());
         assert!(EntryInput::from_json(r#"{"proxy_url":"x"} trailing"#).is_err());
-        let err = EntryInput::from_json("{}").unwrap().resolve("k", now(), |_| 1);
+        let err = EntryInput::from_json("{}")
+            .unwrap()
+            .resolve("k", now(), |_| 1);
         assert!(err.unwrap_err().to_string().contains("proxy_url"));
     }
 

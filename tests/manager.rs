@@ -40,7 +40,10 @@ fn l2_hit_promotes_into_l1_and_counts_one_l1_miss() {
         assert_eq!(e.proxy_url, url(1));
         assert_eq!(e.access_count, 1);
         let s = second.statistics();
-        assert_eq!((s.l1_stats.misses, s.l2_stats.hits, s.l3_stats.hits), (1, 1, 0));
+        assert_eq!(
+            (s.l1_stats.misses, s.l2_stats.hits, s.l3_stats.hits),
+            (1, 1, 0)
+        );
         assert_eq!(s.l3_stats.misses, 0, "L3 not consulted after an L2 hit");
         assert_eq!(s.promotions, 1);
         let e = second.get("a").unwrap().unwrap();
@@ -60,7 +63,10 @@ fn l3_hit_promotes_into_l1_and_l2() {
     let second = open(config_in(dir.path()), &clock);
     assert_eq!(second.get("a").unwrap().unwrap().access_count, 1);
     let s = second.statistics();
-    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.hits), (1, 1, 1));
+    assert_eq!(
+        (s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.hits),
+        (1, 1, 1)
+    );
     assert_eq!(s.promotions, 2);
     assert_eq!(s.l2_stats.current_size, 1, "promoted into L2");
 
@@ -78,14 +84,20 @@ fn a_full_miss_counts_one_miss_per_enabled_tier() {
     let cache = open(config_in(dir.path()), &clock());
     assert!(cache.get("nothing").unwrap().is_none());
     let s = cache.statistics();
-    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses), (1, 1, 1));
+    assert_eq!(
+        (s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses),
+        (1, 1, 1)
+    );
     assert_eq!(s.overall_hit_rate, 0.0);
     let mut no_l2 = config_in(dir.path());
     no_l2.l2.enabled = false;
     let cache = open(no_l2, &clock());
     cache.get("nothing").unwrap();
     let s = cache.statistics();
-    assert_eq!((s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses), (1, 0, 1));
+    assert_eq!(
+        (s.l1_stats.misses, s.l2_stats.misses, s.l3_stats.misses),
+        (1, 0, 1)
+    );
     assert!(!s.l2_degraded, "a disabled tier is not degraded");
 }
 
@@ -99,7 +111,10 @@ fn expiry_boundary_is_now_at_or_after_expires_at_in_every_tier() {
     cache.put("a", e).unwrap();
     let expires = t0().plus_seconds(10);
     clock.set(Timestamp::from_micros(expires.as_micros() - 1).unwrap());
-    assert!(cache.get("a").unwrap().is_some(), "one microsecond before: live");
+    assert!(
+        cache.get("a").unwrap().is_some(),
+        "one microsecond before: live"
+    );
     clock.set(expires);
     assert!(cache.get("a").unwrap().is_none(), "at expires_at: expired");
     let s = cache.statistics();
@@ -182,7 +197,10 @@ fn victim_under(policy: EvictionPolicy, uses: &[&str]) -> String {
 fn each_l1_eviction_policy_picks_its_victim() {
     assert_eq!(victim_under(EvictionPolicy::Lru, &["a"]), "b");
     assert_eq!(victim_under(EvictionPolicy::Fifo, &["a"]), "a");
-    assert_eq!(victim_under(EvictionPolicy::Lfu, &["a", "a", "b", "c", "c"]), "b");
+    assert_eq!(
+        victim_under(EvictionPolicy::Lfu, &["a", "a", "b", "c", "c"]),
+        "b"
+    );
 }
 
 #[test]
@@ -226,13 +244,23 @@ fn health_invalidation_removes_at_the_threshold_from_every_tier() {
     cache.put("a", input(1)).unwrap();
     assert!(!cache.invalidate_by_health("a").unwrap());
     let e = cache.get("a").unwrap().unwrap();
-    assert_eq!((e.failure_count, e.health_status), (1, HealthStatus::Unhealthy));
+    assert_eq!(
+        (e.failure_count, e.health_status),
+        (1, HealthStatus::Unhealthy)
+    );
     assert!(!cache.invalidate_by_health("a").unwrap());
-    assert!(cache.invalidate_by_health("a").unwrap(), "third failure: evicted");
+    assert!(
+        cache.invalidate_by_health("a").unwrap(),
+        "third failure: evicted"
+    );
     assert!(cache.get("a").unwrap().is_none());
     let s = cache.statistics();
     assert_eq!(
-        (s.l1_stats.evictions_health, s.l2_stats.evictions_health, s.l3_stats.evictions_health),
+        (
+            s.l1_stats.evictions_health,
+            s.l2_stats.evictions_health,
+            s.l3_stats.evictions_health
+        ),
         (1, 1, 1)
     );
     assert_eq!(s.total_size, 0);
@@ -249,7 +277,10 @@ fn health_failures_below_the_threshold_reach_the_lower_tiers() {
     cache.invalidate_by_health("a").unwrap();
     let other = open(config_in(dir.path()), &clock);
     let e = other.get("a").unwrap().unwrap();
-    assert_eq!((e.failure_count, e.health_status), (1, HealthStatus::Unhealthy));
+    assert_eq!(
+        (e.failure_count, e.health_status),
+        (1, HealthStatus::Unhealthy)
+    );
 }
 
 #[test]
@@ -275,7 +306,10 @@ fn invalidating_an_expired_entry_removes_it_and_is_not_found() {
     e.ttl_seconds = Some(5);
     cache.put("a", e).unwrap();
     clock.set(t0().plus_seconds(5));
-    assert_eq!(cache.invalidate_by_health("a").unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        cache.invalidate_by_health("a").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     assert_eq!(cache.statistics().total_size, 0);
 }
 
@@ -289,13 +323,26 @@ fn delete_and_clear_reach_every_tier() {
     }
     cache.get(&key(0)).unwrap();
     cache.delete(&key(1)).unwrap();
-    assert_eq!(cache.delete(&key(1)).unwrap_err().kind(), ErrorKind::NotFound);
-    assert!(open(config_in(dir.path()), &clock).get(&key(1)).unwrap().is_none());
+    assert_eq!(
+        cache.delete(&key(1)).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(
+        open(config_in(dir.path()), &clock)
+            .get(&key(1))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(cache.clear().unwrap(), 4, "distinct keys, not one per tier");
     let s = cache.statistics();
     assert_eq!(s.total_size, 0);
     assert_eq!(s.l1_stats.hits, 1, "counters other than sizes are kept");
-    assert!(open(config_in(dir.path()), &clock).get(&key(0)).unwrap().is_none());
+    assert!(
+        open(config_in(dir.path()), &clock)
+            .get(&key(0))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -312,11 +359,19 @@ fn cleanup_removes_expired_entries_everywhere_and_counts_them() {
     assert_eq!(cache.cleanup_expired().unwrap(), 3);
     let s = cache.statistics();
     assert_eq!(
-        (s.l1_stats.evictions_ttl, s.l2_stats.evictions_ttl, s.l3_stats.evictions_ttl),
+        (
+            s.l1_stats.evictions_ttl,
+            s.l2_stats.evictions_ttl,
+            s.l3_stats.evictions_ttl
+        ),
         (3, 3, 3)
     );
     assert_eq!(
-        (s.l1_stats.current_size, s.l2_stats.current_size, s.l3_stats.current_size),
+        (
+            s.l1_stats.current_size,
+            s.l2_stats.current_size,
+            s.l3_stats.current_size
+        ),
         (1, 1, 1)
     );
 }
@@ -331,7 +386,10 @@ fn statistics_can_be_switched_off_but_sizes_remain() {
     cache.get("a").unwrap();
     cache.get("zz").unwrap();
     let s = cache.statistics();
-    assert_eq!((s.l1_stats.hits, s.l1_stats.misses, s.promotions), (0, 0, 0));
+    assert_eq!(
+        (s.l1_stats.hits, s.l1_stats.misses, s.promotions),
+        (0, 0, 0)
+    );
     assert_eq!(s.total_size, 3);
 }
 
@@ -341,12 +399,22 @@ fn statistics_json_has_upstreams_keys_in_order() {
     let cache = open(config_in(dir.path()), &clock());
     let json = cache.statistics().to_json();
     let keys = [
-        "l1_stats", "l2_stats", "l3_stats", "promotions", "demotions", "l1_degraded",
-        "l2_degraded", "l3_degraded", "overall_hit_rate", "total_size",
+        "l1_stats",
+        "l2_stats",
+        "l3_stats",
+        "promotions",
+        "demotions",
+        "l1_degraded",
+        "l2_degraded",
+        "l3_degraded",
+        "overall_hit_rate",
+        "total_size",
     ];
     let mut at = 0;
     for k in keys {
-        let pos = json[at..].find(&format!("\"{k}\"")).unwrap_or_else(|| panic!("{k} in {json}"));
+        let pos = json[at..]
+            .find(&format!("\"{k}\""))
+            .unwrap_or_else(|| panic!("{k} in {json}"));
         at += pos;
     }
     assert!(json.contains(r#""l1_stats":{"hits":0,"misses":0,"current_size":0,"evictions_lru":0,"evictions_ttl":0,"evictions_health":0,"evictions_corruption":0,"hit_rate":0.0,"total_evictions":0}"#), "{json}");
@@ -356,7 +424,11 @@ fn statistics_json_has_upstreams_keys_in_order() {
 fn a_tier_unusable_at_open_starts_degraded_and_the_cache_serves() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config_in(dir.path());
-    std::fs::write(dir.path().join("l2"), b"a file where the L2 directory belongs").unwrap();
+    std::fs::write(
+        dir.path().join("l2"),
+        b"a file where the L2 directory belongs",
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.path().join("l3.db")).unwrap();
     config.l3_database_path = dir.path().join("l3.db");
     let cache = open(config.clone(), &clock());
@@ -396,7 +468,10 @@ fn a_failing_tier_degrades_after_three_failures_and_recovers_later() {
     let s = cache.statistics();
     assert!(!s.l2_degraded, "recovered after the back-off");
     let other = open(config_in(dir.path()), &clock);
-    assert!(other.get(&key(1)).unwrap().is_none(), "the delete it missed is not undone");
+    assert!(
+        other.get(&key(1)).unwrap().is_none(),
+        "the delete it missed is not undone"
+    );
     assert!(other.get(&key(6)).unwrap().is_some());
 }
 
@@ -408,7 +483,9 @@ fn persistence_across_handles_for_both_l2_backends() {
         let mut with_creds = input(1);
         with_creds.username = Some("alice".into());
         with_creds.password = Some("s3cr:t@/".into());
-        open(config(dir.path()), &clock).put("a", with_creds).unwrap();
+        open(config(dir.path()), &clock)
+            .put("a", with_creds)
+            .unwrap();
         let mut l2_only = config(dir.path());
         l2_only.l3.enabled = false;
         let e = open(l2_only, &clock).get("a").unwrap().unwrap();
@@ -441,7 +518,9 @@ fn files_are_0600_and_directories_0700() {
     config.l2_cache_dir = dir.path().join("deep/er/l2");
     let cache = open(config, &clock());
     cache.put("a", input(1)).unwrap();
-    cache.export_to_file(&dir.path().join("out/x.jsonl"), false).unwrap();
+    cache
+        .export_to_file(&dir.path().join("out/x.jsonl"), false)
+        .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     for d in ["deep", "deep/er", "deep/er/l2", "db", "out"] {
         assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
@@ -469,11 +548,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn put_rejects_bad_input_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(config_in(dir.path()), &clock());
-    assert_eq!(cache.put("", input(1)).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    for bad in ["", "{", "[]", r#"{"proxy_url":""}"#, r#"{"proxy_url":"x","nope":1}"#,
-                r#"{"proxy_url":"x","ttl_seconds":-1}"#, r#"{"proxy_url":"x","expires_at":"soon"}"#,
-                r#"{"proxy_url":"x","health_status":"great"}"#] {
-        assert_eq!(cache.put_json("k", bad).unwrap_err().kind(), ErrorKind::InvalidJson, "{bad}");
+    assert_eq!(
+        cache.put("", input(1)).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    for bad in [
+        "",
+        "{",
+        "[]",
+        r#"{"proxy_url":""}"#,
+        r#"{"proxy_url":"x","nope":1}"#,
+        r#"{"proxy_url":"x","ttl_seconds":-1}"#,
+        r#"{"proxy_url":"x","expires_at":"soon"}"#,
+        r#"{"proxy_url":"x","health_status":"great"}"#,
+    ] {
+        assert_eq!(
+            cache.put_json("k", bad).unwrap_err().kind(),
+            ErrorKind::InvalidJson,
+            "{bad}"
+        );
     }
     assert_eq!(cache.statistics().total_size, 0, "nothing stored");
 }
@@ -485,10 +578,19 @@ fn put_many_stores_all_or_nothing_on_invalid_input() {
     let items: Vec<(String, EntryInput)> = (0..2500).map(|i| (key(i), input(i))).collect();
     assert_eq!(cache.put_many(items).unwrap(), 2500);
     let s = cache.statistics();
-    assert_eq!((s.l1_stats.current_size, s.l2_stats.current_size, s.l3_stats.current_size),
-               (1000, 2500, 2500));
+    assert_eq!(
+        (
+            s.l1_stats.current_size,
+            s.l2_stats.current_size,
+            s.l3_stats.current_size
+        ),
+        (1000, 2500, 2500)
+    );
     let bad = vec![(key(9000), input(9000)), (key(9001), EntryInput::default())];
-    assert_eq!(cache.put_many(bad).unwrap_err().kind(), ErrorKind::InvalidJson);
+    assert_eq!(
+        cache.put_many(bad).unwrap_err().kind(),
+        ErrorKind::InvalidJson
+    );
     assert!(cache.get(&key(9000)).unwrap().is_none());
 }
 
