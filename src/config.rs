@@ -189,7 +189,10 @@ impl CacheConfig {
             cleanup_interval_seconds: json
                 .cleanup_interval_seconds
                 .unwrap_or(d.cleanup_interval_seconds),
-            l2_cache_dir: json.l2_cache_dir.map(PathBuf::from).unwrap_or(d.l2_cache_dir),
+            l2_cache_dir: json
+                .l2_cache_dir
+                .map(PathBuf::from)
+                .unwrap_or(d.l2_cache_dir),
             l3_database_path: json
                 .l3_database_path
                 .map(PathBuf::from)
@@ -281,7 +284,10 @@ mod tests {
         assert!(e.to_string().contains("l1_max_size"), "{e}");
         let e = CacheConfig::from_json(r#"{"l1_config":{"size":3}}"#).unwrap_err();
         assert!(e.to_string().contains("size"), "{e}");
-        assert!(CacheConfig::from_json(r#"{"ttl_cleanup_interval":10,"statistics_interval":5}"#).is_ok());
+        assert!(
+            CacheConfig::from_json(r#"{"ttl_cleanup_interval":10,"statistics_interval":5}"#)
+                .is_ok()
+        );
     }
 
     #[test]

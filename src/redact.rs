@@ -13,7 +13,11 @@ pub fn mask_url_userinfo(url: &str) -> Cow<'_, str> {
         None => Cow::Borrowed(url),
         Some(at) => {
             let userinfo = &rest[..at];
-            let mask = if userinfo.contains(':') { "***:***" } else { "***" };
+            let mask = if userinfo.contains(':') {
+                "***:***"
+            } else {
+                "***"
+            };
             Cow::Owned(format!("{}{}{}", &url[..start], mask, &rest[at..]))
         }
     }
@@ -25,7 +29,10 @@ mod tests {
 
     #[test]
     fn masks_user_and_password() {
-        assert_eq!(mask_url_userinfo("http://u:p@h:8080"), "http://***:***@h:8080");
+        assert_eq!(
+            mask_url_userinfo("http://u:p@h:8080"),
+            "http://***:***@h:8080"
+        );
         assert_eq!(mask_url_userinfo("socks5://u@h"), "socks5://***@h");
         assert_eq!(mask_url_userinfo("http://h:1"), "http://h:1");
         assert_eq!(mask_url_userinfo("u:p@h:1"), "***:***@h:1");

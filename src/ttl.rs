@@ -36,7 +36,9 @@ impl TtlManager {
             )));
         }
         let interval = Duration::try_from_secs_f64(interval_seconds).map_err(|_| {
-            Error::InvalidArgument(format!("the cleanup interval {interval_seconds} is too long"))
+            Error::InvalidArgument(format!(
+                "the cleanup interval {interval_seconds} is too long"
+            ))
         })?;
         Ok(TtlManager {
             cache: cache.shared(),

@@ -82,15 +82,14 @@ impl CacheManager {
         )?);
         let counters: [Arc<TierCounters>; 3] =
             std::array::from_fn(|_| Arc::new(TierCounters::new(config.enable_statistics)));
-        let context = |tier: &crate::config::TierConfig, counters: &Arc<TierCounters>| {
-            TierContext {
+        let context =
+            |tier: &crate::config::TierConfig, counters: &Arc<TierCounters>| TierContext {
                 max_entries: tier.max_entries,
                 eviction_policy: tier.eviction_policy,
                 durability: config.durability,
                 crypto: crypto.clone(),
                 counters: counters.clone(),
-            }
-        };
+            };
         let l1 = config
             .l1
             .enabled
@@ -222,7 +221,8 @@ impl CacheManager {
 
     /// Loads proxies from a `.json`, `.jsonl` or `.csv` file (DESIGN.md §3).
     pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmCounts> {
-        self.inner.warm_from_file(path, ttl_override, &mut |_, _| {})
+        self.inner
+            .warm_from_file(path, ttl_override, &mut |_, _| {})
     }
 
     /// [`CacheManager::warm_from_file`], calling `progress(done, total)` as it goes (bytes of the
@@ -387,7 +387,11 @@ impl Inner {
             }
             None => {
                 // No L1 to keep the counters: they go to the tier that served the hit.
-                let slot = if from == Level::L2 { &self.l2 } else { &self.l3 };
+                let slot = if from == Level::L2 {
+                    &self.l2
+                } else {
+                    &self.l3
+                };
                 if let Some(slot) = slot {
                     if let Err(e) = slot.call(|t| t.put(entry)) {
                         log::warn!("{}: cannot record the read: {e}", slot.name);
@@ -651,7 +655,9 @@ impl Inner {
         };
         if entry.is_expired(now) {
             self.expire_everywhere(key, holders[0]);
-            return Err(Error::NotFound(format!("the entry under key {key:?} expired")));
+            return Err(Error::NotFound(format!(
+                "the entry under key {key:?} expired"
+            )));
         }
         entry.failure_count = entry.failure_count.saturating_add(1);
         entry.health_status = HealthStatus::Unhealthy;

@@ -208,9 +208,8 @@ fn warm_json(
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut bytes)
         .map_err(|e| Error::io("cannot read", path, e))?;
-    let value: Value = serde_json::from_slice(strip_bom(&bytes)).map_err(|e| {
-        Error::InvalidJson(format!("{} is not valid JSON: {e}", path.display()))
-    })?;
+    let value: Value = serde_json::from_slice(strip_bom(&bytes))
+        .map_err(|e| Error::InvalidJson(format!("{} is not valid JSON: {e}", path.display())))?;
     let Value::Array(items) = value else {
         return Err(Error::InvalidJson(format!(
             "{} must hold a JSON array of objects",
