@@ -229,3 +229,139 @@ pub(super) fn health_fields_are_default(entry: &CacheEntry) -> bool {
         && entry.total_health_checks == 0
         && entry.total_health_check_failures == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rusqlite::Connection;
+
+    use super::*;
+
+    const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+
+    fn crypto() -> Crypto {
+        Crypto::new(Some(KEY), Path::new("/nonexistent")).unwrap()
+    }
+
+    /// Decodes one row given as 21 SQL expressions.
+    fn decode_values(values: &[String]) -> Decoded<CacheEntry> {
+        let conn = Connection::open_in_memory().unwrap();
+        let sql = format!("SELECT {}", values.join(", "));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        decode(rows.next().unwrap().unwrap(), &crypto())
+    }
+
+    fn minimal_row() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "'k'",
+            "'http://h:1'",
+            "NULL",
+            "NULL",
+            "'src'",
+            "1795486134.123456",
+            "1795486134",
+            "NULL",
+            "60",
+            "4070908800.0",
+            "NULL",
+            "NULL",
+            "NULL",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(std::iter::repeat_n("NULL".to_string(), 8));
+        v
+    }
+
+    #[test]
+    fn nulls_in_defaulted_columns_read_as_the_defaults() {
+        let e = decode_values(&minimal_row()).unwrap();
+        assert_eq!(e.access_count, 0);
+        assert_eq!(e.health_status, HealthStatus::Unknown);
+        assert!(!e.evicted_from_l1);
+        assert_eq!(e.last_health_check, None);
+        assert_eq!(e.total_health_check_failures, 0);
+        // An INTEGER datetime is epoch seconds too.
+        assert_eq!(
+            e.last_accessed,
+            Timestamp::from_epoch_seconds(1795486134.0).unwrap()
+        );
+        assert_eq!(e.fetch_time.as_micros(), 1_795_486_134_123_456);
+    }
+
+    #[test]
+    fn tokens_are_read_from_blob_and_text() {
+        let token = crypto().encrypt(&Secret::new("bob").unwrap()).unwrap();
+        let mut row = minimal_row();
+        row[2] = format!("CAST('{token}' AS BLOB)");
+        row[3] = format!("'{token}'");
+        let e = decode_values(&row).unwrap();
+        assert_eq!(e.username.unwrap().expose(), "bob");
+        assert_eq!(e.password.unwrap().expose(), "bob");
+        row[3] = "x''".to_string();
+        assert!(decode_values(&row).unwrap().password.is_none());
+    }
+
+    #[test]
+    fn damage_is_corrupt_and_a_bad_token_is_a_crypto_error() {
+        let cases = [
+            (0, "NULL"),
+            (5, "NULL"),
+            (5, "'noon'"),
+            (9, "1e300"),
+            (8, "2.5"),
+            (10, "'sleepy'"),
+            (2, "7"),
+            (18, "x'00'"),
+        ];
+        for (column, value) in cases {
+            let mut row = minimal_row();
+            row[column] = value.to_string();
+            match decode_values(&row) {
+                Err(Undecodable::Corrupt(reason)) => {
+                    assert!(reason.contains(ENTRY_COLUMNS[column]), "{reason}");
+                    if value.starts_with('\'') {
+                        // The reason names the column, never the value.
+                        assert!(!reason.contains(value.trim_matches('\'')), "{reason}");
+                    }
+                }
+                other => panic!("column {column} = {value}: {other:?}"),
+            }
+        }
+        let mut row = minimal_row();
+        row[3] = "'gAAAAAnot-a-token'".to_string();
+        assert!(matches!(decode_values(&row), Err(Undecodable::Crypto(_))));
+        row[3] = "x'ff'".to_string();
+        assert!(matches!(decode_values(&row), Err(Undecodable::Crypto(_))));
+        // Damage elsewhere wins over a token that cannot be decrypted.
+        row[10] = "'sleepy'".to_string();
+        assert!(matches!(decode_values(&row), Err(Undecodable::Corrupt(_))));
+    }
+
+    #[test]
+    fn encode_then_decode_is_the_identity() {
+        let mut e = CacheEntry::new(
+            "k",
+            "http://h:1",
+            "s",
+            Timestamp::from_micros(7).unwrap(),
+            9,
+        );
+        e.username = Secret::new("u");
+        e.last_health_error = Some("boom".into());
+        e.next_check_time = Timestamp::from_micros(-1_000_001);
+        let values = encode(&e, &crypto()).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let params: Vec<String> = (1..=21).map(|i| format!("?{i}")).collect();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {}", params.join(", ")))
+            .unwrap();
+        let mut rows = stmt.query(rusqlite::params_from_iter(&values)).unwrap();
+        let back = decode(rows.next().unwrap().unwrap(), &crypto()).unwrap();
+        assert_eq!(back, e);
+        assert!(!health_fields_are_default(&e));
+    }
+}
