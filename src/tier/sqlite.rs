@@ -1,1 +1,0 @@
-//! L2 and L3 in SQLite (being written).

@@ -1,0 +1,632 @@
+//! L2 (`l2_cache`, backend `sqlite`) and L3 (`cache_entries`) in SQLite, in upstream's schemas.
+//!
+//! # Files
+//! The tables are proxywhirl 0.3.3's, column for column and in the same order (upstream reads
+//! rows with `SELECT *` by position), so a proxywhirl database opens here and a pwcache database
+//! opens in proxywhirl. Datetimes are REAL Unix epoch seconds, credentials the Fernet token's
+//! ASCII as a BLOB ([`crate::crypto`]), `NULL` when absent. A legacy `cache_entries` without the
+//! nine health columns gets them appended in upstream's order. The eight health fields that
+//! `l2_cache` has no column for live in a table of ours, `pwcache_l2_health`, kept in step by
+//! triggers (see [`schema`]); a row without a side row reads the defaults. L3 keeps `created_at`
+//! when a key is written again and sets `updated_at`; `health_history` is created and left alone,
+//! as upstream does.
+//!
+//! Every database is put in WAL mode, with a 5 s busy timeout and `synchronous` `NORMAL` (or
+//! `FULL` for [`Durability::Full`]). The database file is created 0600 before SQLite opens it, so
+//! the `-wal` and `-shm` files SQLite creates beside it are 0600 too.
+//!
+//! # Concurrency
+//! One writer connection behind a mutex runs every write as an IMMEDIATE transaction (`put_many`
+//! is one transaction, whatever the batch size), with statements prepared once per connection.
+//! Reads take a connection from a small pool of readers, so under WAL they never wait for the
+//! writer, and other handles and processes on the same file see each other's writes.
+//!
+//! # Capacity
+//! With `max_entries`, a put evicts inside its own transaction, by the policy: LRU the smallest
+//! `last_accessed`; LFU the smallest `access_count`, then the oldest `last_accessed`; FIFO the
+//! oldest insertion (the rowid: an update keeps it, since writes are upserts, not replaces). Each
+//! victim counts one `evictions_lru`. The policy's `ORDER BY` is served by an index (ours when
+//! upstream has none, named `pwcache_idx_*`).
+//!
+//! The row count needed to decide is kept in memory, not counted per put: it is counted once,
+//! then moved by each of our own writes (a put checks its keys' existence by primary key, the
+//! deletes count what they return). `PRAGMA data_version`, read at the start of each put's
+//! transaction, changes exactly when another connection has committed; only then is the count
+//! taken again with `COUNT(*)`. A put thus costs O(log n) for the bookkeeping, and the count is
+//! exact even with other writers, because the IMMEDIATE transaction holds the write lock from the
+//! check to the commit. A failed transaction forgets the count.
+//!
+//! # Damaged data
+//! A file that is not a SQLite database is renamed aside (`<name>.corrupt-<unix-time>`, with its
+//! `-wal`/`-shm`/`-journal`), replaced by a fresh database and counted once in
+//! `evictions_corruption`. A row that cannot be decoded ([`codec`]) is deleted by `get`, counted
+//! in `evictions_corruption` and read as a miss; a credential the key cannot decrypt is an
+//! [`Error::Crypto`] and the row is kept. A path that is a directory, or that cannot be opened,
+//! is an error (the manager marks the tier degraded).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::config::Durability;
+use crate::entry::CacheEntry;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::stats::Counter;
+use crate::time::{Clock, SystemClock, Timestamp};
+
+use super::{Tier, TierContext};
+
+mod codec;
+mod schema;
+
+use codec::Undecodable;
+use schema::Sql;
+
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open between reads.
+const IDLE_READERS: usize = 4;
+const STATEMENT_CACHE: usize = 32;
+
+/// Which of upstream's tables a database holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// `l2_cache` (upstream's `DiskCacheTier`, `<l2_cache_dir>/l2_cache.db`).
+    L2,
+    /// `cache_entries` and `health_history` (upstream's `SQLiteCacheTier`).
+    L3,
+}
+
+impl Schema {
+    /// The table that holds the entries.
+    pub fn table(self) -> &'static str {
+        match self {
+            Schema::L2 => "l2_cache",
+            Schema::L3 => "cache_entries",
+        }
+    }
+}
+
+/// The row count of the writer's view, see the module docs.
+struct RowCount {
+    known: Option<u64>,
+    data_version: i64,
+}
+
+impl RowCount {
+    /// The exact count inside a write transaction.
+    fn sync(&mut self, conn: &Connection, sql: &Sql) -> rusqlite::Result<u64> {
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        match self.known {
+            Some(n) if version == self.data_version => Ok(n),
+            _ => {
+                let n: i64 = conn
+                    .prepare_cached(&sql.count)?
+                    .query_row([], |r| r.get(0))?;
+                self.known = Some(n.max(0) as u64);
+                self.data_version = version;
+                Ok(n.max(0) as u64)
+            }
+        }
+    }
+
+    fn removed(&mut self, n: usize) {
+        if let Some(known) = &mut self.known {
+            *known = known.saturating_sub(n as u64);
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    rows: RowCount,
+}
+
+/// A persistent tier in one SQLite database. See the module docs.
+pub struct SqliteTier {
+    path: PathBuf,
+    schema: Schema,
+    ctx: TierContext,
+    sql: Sql,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTier")
+            .field("path", &self.path)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_not_a_database(e: &OpenError) -> bool {
+    matches!(e, OpenError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase))
+}
+
+/// A connection to an existing file, with the busy timeout and the statement cache.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Why the writer could not be opened.
+enum OpenError {
+    Sqlite(rusqlite::Error),
+    /// The table exists with other columns: these are missing.
+    Columns(Vec<String>),
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpenError::Sqlite(e)
+    }
+}
+
+/// The writer: WAL, the durability's `synchronous`, and the schema created or migrated.
+fn open_writer(path: &Path, schema: Schema, ctx: &TierContext) -> Result<Connection, OpenError> {
+    let mut conn = connect(path)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        log::warn!(
+            "{} stays in journal mode {mode}: WAL is not available there",
+            path.display()
+        );
+    }
+    let synchronous = match ctx.durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    schema::create_tables(&tx, schema)?;
+    let missing = schema::missing_columns(&tx, schema)?;
+    if !missing.is_empty() {
+        return Err(OpenError::Columns(missing));
+    }
+    schema::create_indexes(&tx, schema, ctx.max_entries.map(|_| ctx.eviction_policy))?;
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// Renames a file that is not a database, and its companions, to `<name>.corrupt-<unix-time>`.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut aside = path.with_file_name(format!("{name}.corrupt-{seconds}"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = path.with_file_name(format!("{name}.corrupt-{seconds}-{n}"));
+        n += 1;
+    }
+    fs::rename(path, &aside).map_err(|e| Error::io("cannot move aside", path, e))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let companion = path.with_file_name(format!("{name}{suffix}"));
+        if companion.exists() {
+            let target = aside.with_file_name(format!(
+                "{}{suffix}",
+                aside.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            fs::rename(&companion, &target)
+                .map_err(|e| Error::io("cannot move aside", &companion, e))?;
+        }
+    }
+    log::warn!(
+        "{} is not a SQLite database: moved it to {} and created a fresh one",
+        path.display(),
+        aside.display()
+    );
+    Ok(aside)
+}
+
+impl SqliteTier {
+    /// Opens (creating when missing) the database at `path` with the tables of `schema`.
+    ///
+    /// Missing parent directories are created 0700 and a missing file 0600. A path that is a
+    /// directory, cannot be opened or created, or holds a table of that name with other columns
+    /// is an error. A file that is not a database is moved aside and replaced (module docs).
+    pub fn open(path: &Path, schema: Schema, ctx: TierContext) -> Result<SqliteTier> {
+        if path.is_dir() {
+            return Err(Error::Storage(format!(
+                "{} is a directory, not a SQLite database",
+                path.display()
+            )));
+        }
+        fsutil::create_parent_dirs(path)?;
+        fsutil::touch_private(path)?;
+        let failed = |e: OpenError| match e {
+            OpenError::Sqlite(e) => {
+                Error::sqlite(format!("cannot open SQLite database {}", path.display()), e)
+            }
+            OpenError::Columns(missing) => Error::Storage(format!(
+                "{}: table {} is not proxywhirl's: it lacks the columns {}",
+                path.display(),
+                schema.table(),
+                missing.join(", ")
+            )),
+        };
+        let conn = match open_writer(path, schema, &ctx) {
+            Ok(conn) => conn,
+            Err(e) if is_not_a_database(&e) => {
+                move_aside(path)?;
+                ctx.counters.add(Counter::EvictionsCorruption, 1);
+                fsutil::touch_private(path)?;
+                open_writer(path, schema, &ctx).map_err(failed)?
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let sql = Sql::new(schema, ctx.eviction_policy);
+        Ok(SqliteTier {
+            path: path.to_path_buf(),
+            schema,
+            ctx,
+            sql,
+            writer: Mutex::new(Writer {
+                conn,
+                rows: RowCount {
+                    known: None,
+                    data_version: 0,
+                },
+            }),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    fn error(&self, what: &str, e: rusqlite::Error) -> Error {
+        Error::sqlite(
+            format!(
+                "{what} in {} ({})",
+                self.schema.table(),
+                self.path.display()
+            ),
+            e,
+        )
+    }
+
+    /// Runs `f` on a reader connection (from the pool, or a new one).
+    fn read<T>(&self, what: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let idle = self.readers.lock().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect(&self.path)
+                .and_then(|conn| conn.pragma_update(None, "query_only", true).map(|_| conn))
+                .map_err(|e| self.error("cannot open a reader", e))?,
+        };
+        let result = f(&conn);
+        if result.is_ok() {
+            let mut idle = self.readers.lock();
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result.map_err(|e| self.error(what, e))
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction of the writer, committed when `f` succeeds.
+    fn write<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Connection, &mut RowCount) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut guard = self.writer.lock();
+        let writer = &mut *guard;
+        let result = (|| {
+            let tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx, &mut writer.rows)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        if result.is_err() {
+            writer.rows.known = None;
+        }
+        result.map_err(|e| self.error(what, e))
+    }
+
+    /// The row of `key`, decoded.
+    fn lookup(
+        &self,
+        conn: &Connection,
+        key: &str,
+    ) -> rusqlite::Result<Option<std::result::Result<CacheEntry, Undecodable>>> {
+        let mut stmt = conn.prepare_cached(&self.sql.get)?;
+        let mut rows = stmt.query([key])?;
+        Ok(rows.next()?.map(|row| codec::decode(row, &self.ctx.crypto)))
+    }
+
+    /// Deletes the row of `key` if it is still corrupt when the write lock is held (another
+    /// writer may have replaced it since it was read), and reads what is there then.
+    fn drop_corrupt(&self, key: &str) -> Result<Option<CacheEntry>> {
+        let (outcome, dropped) = self.write("dropping a corrupt row", |tx, rows| {
+            match self.lookup(tx, key)? {
+                Some(Err(Undecodable::Corrupt(reason))) => {
+                    tx.prepare_cached(&self.sql.delete)?.execute([key])?;
+                    rows.removed(1);
+                    Ok((None, Some(reason)))
+                }
+                other => Ok((other, None)),
+            }
+        })?;
+        if let Some(reason) = dropped {
+            self.ctx.counters.add(Counter::EvictionsCorruption, 1);
+            log::warn!(
+                "dropped a corrupt row of {} in {}: {reason}",
+                self.schema.table(),
+                self.path.display()
+            );
+        }
+        match outcome {
+            None => Ok(None),
+            Some(Ok(entry)) => Ok(Some(entry)),
+            Some(Err(Undecodable::Crypto(e))) => Err(e),
+            // Corrupt again after a rewrite in between: a miss; the next read drops it.
+            Some(Err(Undecodable::Corrupt(_))) => Ok(None),
+        }
+    }
+
+    /// Collects the keys a `... RETURNING key` statement gives.
+    fn returned_keys(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let keys = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+        keys.collect()
+    }
+}
+
+impl Tier for SqliteTier {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
+        match self.read("get", |conn| self.lookup(conn, key))? {
+            None => Ok(None),
+            Some(Ok(entry)) => Ok(Some(entry)),
+            Some(Err(Undecodable::Crypto(e))) => Err(e),
+            Some(Err(Undecodable::Corrupt(_))) => self.drop_corrupt(key),
+        }
+    }
+
+    fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // Encryption is the slow part: done before the write lock is taken.
+        let encoded = entries
+            .iter()
+            .map(|e| codec::encode(e, &self.ctx.crypto))
+            .collect::<Result<Vec<Vec<Value>>>>()?;
+        let now = Value::Real(SystemClock.now().as_epoch_seconds());
+        let max = self.ctx.max_entries;
+        let evicted = self.write("put", |tx, rows| {
+            let mut count = match max {
+                Some(_) => Some(rows.sync(tx, &self.sql)?),
+                None => None,
+            };
+            let mut upsert = tx.prepare_cached(&self.sql.upsert)?;
+            let mut exists = tx.prepare_cached(&self.sql.exists)?;
+            for (entry, values) in entries.iter().zip(&encoded) {
+                if let Some(n) = &mut count
+                    && !exists.exists([&entry.key])?
+                {
+                    *n += 1;
+                }
+                match self.schema {
+                    Schema::L3 => {
+                        upsert.execute(rusqlite::params_from_iter(
+                            values.iter().chain(std::iter::once(&now)),
+                        ))?;
+                    }
+                    Schema::L2 => {
+                        upsert.execute(rusqlite::params_from_iter(&values[..13]))?;
+                        if codec::health_fields_are_default(entry) {
+                            tx.prepare_cached(self.sql.side_delete)?
+                                .execute([&entry.key])?;
+                        } else {
+                            tx.prepare_cached(self.sql.side_upsert)?.execute(
+                                rusqlite::params_from_iter(
+                                    std::iter::once(&values[0]).chain(&values[13..]),
+                                ),
+                            )?;
+                        }
+                    }
+                }
+            }
+            let mut evicted = 0;
+            if let (Some(max), Some(n)) = (max, count) {
+                if n > max {
+                    let victims = Self::returned_keys(tx, &self.sql.evict, [(n - max) as i64])?;
+                    evicted = victims.len();
+                }
+                rows.known = Some(n - evicted as u64);
+            }
+            Ok(evicted)
+        })?;
+        if evicted > 0 {
+            self.ctx.counters.add(Counter::EvictionsLru, evicted as u64);
+            log::debug!(
+                "evicted {evicted} entries from {} ({:?}, max {})",
+                self.schema.table(),
+                self.ctx.eviction_policy,
+                max.unwrap_or(0)
+            );
+        }
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.write("delete", |tx, rows| {
+            let n = tx.prepare_cached(&self.sql.delete)?.execute([key])?;
+            rows.removed(n);
+            Ok(n > 0)
+        })
+    }
+
+    fn clear(&self) -> Result<Vec<String>> {
+        self.write("clear", |tx, rows| {
+            let keys = Self::returned_keys(tx, &self.sql.clear, [])?;
+            if self.schema == Schema::L2 {
+                tx.prepare_cached("DELETE FROM pwcache_l2_health")?
+                    .execute([])?;
+            }
+            rows.removed(keys.len());
+            Ok(keys)
+        })
+    }
+
+    fn len(&self) -> Result<u64> {
+        self.read("len", |conn| {
+            let n: i64 = conn
+                .prepare_cached(&self.sql.count)?
+                .query_row([], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn remove_expired(&self, now: Timestamp) -> Result<Vec<String>> {
+        // A stored REAL reads back as the microsecond it rounds to; `expires_at <= now` in those
+        // microseconds is `expires_at < now + 0.5 µs` in seconds.
+        let bound = (now.as_micros() as f64 + 0.5) / 1e6;
+        self.write("remove_expired", |tx, rows| {
+            let keys = Self::returned_keys(tx, &self.sql.expire, [bound])?;
+            rows.removed(keys.len());
+            Ok(keys)
+        })
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
+        self.read("scan", |conn| {
+            let mut stmt = conn.prepare_cached(&self.sql.scan)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                visit(
+                    codec::decode(row, &self.ctx.crypto).map_err(|bad| match bad {
+                        Undecodable::Crypto(e) => e,
+                        Undecodable::Corrupt(reason) => Error::Storage(format!(
+                            "corrupt row in {} ({}): {reason}",
+                            self.schema.table(),
+                            self.path.display()
+                        )),
+                    }),
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::EvictionPolicy;
+    use crate::crypto::Crypto;
+    use crate::stats::TierCounters;
+
+    fn ctx(durability: Durability, dir: &Path) -> TierContext {
+        TierContext {
+            max_entries: None,
+            eviction_policy: EvictionPolicy::Lru,
+            durability,
+            crypto: Arc::new(
+                Crypto::new(Some("dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE="), dir).unwrap(),
+            ),
+            counters: Arc::new(TierCounters::new(true)),
+        }
+    }
+
+    fn pragma(tier: &SqliteTier, name: &str) -> String {
+        let writer = tier.writer.lock();
+        writer
+            .conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                Value::Text(t) => t,
+                Value::Integer(n) => n.to_string(),
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn durability_sets_synchronous_and_every_database_is_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let normal = SqliteTier::open(
+            &dir.path().join("n.db"),
+            Schema::L3,
+            ctx(Durability::Normal, dir.path()),
+        )
+        .unwrap();
+        let full = SqliteTier::open(
+            &dir.path().join("f.db"),
+            Schema::L2,
+            ctx(Durability::Full, dir.path()),
+        )
+        .unwrap();
+        assert_eq!(pragma(&normal, "synchronous"), "1");
+        assert_eq!(pragma(&full, "synchronous"), "2");
+        assert_eq!(pragma(&normal, "journal_mode"), "wal");
+        assert_eq!(pragma(&full, "journal_mode"), "wal");
+        assert_eq!(pragma(&full, "busy_timeout"), "5000");
+    }
+
+    #[test]
+    fn readers_are_pooled_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = SqliteTier::open(
+            &dir.path().join("r.db"),
+            Schema::L3,
+            ctx(Durability::Normal, dir.path()),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            tier.len().unwrap();
+        }
+        assert_eq!(tier.readers.lock().len(), 1);
+        let refused = tier.read("test", |conn| {
+            conn.execute("DELETE FROM cache_entries", []).map(|_| ())
+        });
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn the_l3_upsert_keeps_created_at_and_the_rowid() {
+        let sql = Sql::new(Schema::L3, EvictionPolicy::Fifo);
+        assert!(sql.upsert.contains("ON CONFLICT(key) DO UPDATE"));
+        assert!(sql.upsert.contains("updated_at = excluded.updated_at"));
+        assert!(!sql.upsert.contains("created_at = excluded"));
+        assert!(sql.evict.contains("ORDER BY rowid"));
+    }
+}
