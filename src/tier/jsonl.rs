@@ -461,6 +461,16 @@ impl Drop for FileLock<'_> {
     }
 }
 
+/// The last record of a key found in a shard file.
+struct Found {
+    offset: u64,
+    len: u64,
+    expires_at: Timestamp,
+    meta: Meta,
+    /// The line's number in the file.
+    position: u64,
+}
+
 /// The complete lines of a shard file, folded by key (last line wins).
 struct Loaded {
     file: File,
@@ -469,7 +479,7 @@ struct Loaded {
     file_len: u64,
     complete_len: u64,
     /// key → (offset, len, expires_at, meta, position in file)
-    records: HashMap<Arc<str>, (u64, u64, Timestamp, Meta, u64)>,
+    records: HashMap<Arc<str>, Found>,
     corrupt: u64,
 }
 
@@ -511,7 +521,13 @@ fn load_shard(path: &Path) -> Result<Loaded> {
             } => {
                 records.insert(
                     Arc::from(key),
-                    (offset, line.len() as u64, expires_at, meta, position),
+                    Found {
+                        offset,
+                        len: line.len() as u64,
+                        expires_at,
+                        meta,
+                        position,
+                    },
                 );
             }
             Line::Delete { key } => {
@@ -614,7 +630,7 @@ impl JsonlTier {
         }
 
         // The eviction order from what the files say.
-        let mut all: Vec<(usize, Arc<str>, (u64, u64, Timestamp, Meta, u64))> = loaded_all
+        let mut all: Vec<(usize, Arc<str>, Found)> = loaded_all
             .into_iter()
             .enumerate()
             .flat_map(|(id, records)| records.into_iter().map(move |(k, v)| (id, k, v)))
@@ -622,18 +638,29 @@ impl JsonlTier {
         let min = Timestamp::MIN;
         match ctx.eviction_policy {
             EvictionPolicy::Lru => {
-                all.sort_by_key(|(_, _, v)| (v.3.last_accessed.unwrap_or(min), v.4))
+                all.sort_by_key(|(_, _, v)| (v.meta.last_accessed.unwrap_or(min), v.position))
             }
-            EvictionPolicy::Lfu => all
-                .sort_by_key(|(_, _, v)| (v.3.access_count, v.3.last_accessed.unwrap_or(min), v.4)),
+            EvictionPolicy::Lfu => all.sort_by_key(|(_, _, v)| {
+                (
+                    v.meta.access_count,
+                    v.meta.last_accessed.unwrap_or(min),
+                    v.position,
+                )
+            }),
             EvictionPolicy::Fifo => {
-                all.sort_by_key(|(_, _, v)| (v.3.fetch_time.unwrap_or(min), v.4))
+                all.sort_by_key(|(_, _, v)| (v.meta.fetch_time.unwrap_or(min), v.position))
             }
         }
         let mut order = EvictionOrder::new(ctx.eviction_policy);
         let mut maps: Vec<HashMap<Arc<str>, Slot>> = (0..SHARDS).map(|_| HashMap::new()).collect();
         let mut live = [0u64; SHARDS];
-        for (id, key, (offset, len, expires_at, _, _)) in all {
+        for (id, key, found) in all {
+            let Found {
+                offset,
+                len,
+                expires_at,
+                ..
+            } = found;
             let handle = order.insert(key.clone());
             live[id] += len + 1;
             maps[id].insert(
@@ -784,12 +811,18 @@ impl JsonlTier {
             self.corrupt(loaded.corrupt);
         }
         let mut records: Vec<_> = std::mem::take(&mut loaded.records).into_iter().collect();
-        records.sort_by_key(|(_, v)| v.4);
+        records.sort_by_key(|(_, v)| v.position);
         let mut old = std::mem::take(&mut st.map);
         let mut live = 0;
         {
             let mut order = self.order.lock();
-            for (key, (offset, len, expires_at, _, _)) in records {
+            for (key, found) in records {
+                let Found {
+                    offset,
+                    len,
+                    expires_at,
+                    ..
+                } = found;
                 let handle = match old.remove(&key) {
                     Some(slot) => slot.handle,
                     None => order.insert(key.clone()),
