@@ -1,0 +1,806 @@
+//! The JSONL L2 tier: format, sharing between handles, compaction, damage, capacity, upstream.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pwcache::crypto::Crypto;
+use pwcache::stats::{Counter, TierCounters};
+use pwcache::tier::jsonl::{JsonlTier, shard_file_name, shard_index};
+use pwcache::tier::{Tier, TierContext};
+use pwcache::{CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, Timestamp};
+
+const FIXTURES: &str = "tests/fixtures/proxywhirl-0.3.3";
+const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
+
+struct Opts {
+    max: Option<u64>,
+    policy: EvictionPolicy,
+    durability: Durability,
+    key: &'static str,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            max: None,
+            policy: EvictionPolicy::Lru,
+            durability: Durability::Normal,
+            key: KEY,
+        }
+    }
+}
+
+fn open_with(dir: &Path, o: Opts) -> (JsonlTier, Arc<TierCounters>) {
+    let counters = Arc::new(TierCounters::new(true));
+    let ctx = TierContext {
+        max_entries: o.max,
+        eviction_policy: o.policy,
+        durability: o.durability,
+        crypto: Arc::new(Crypto::new(Some(o.key), dir).unwrap()),
+        counters: counters.clone(),
+    };
+    (JsonlTier::open(dir, ctx).unwrap(), counters)
+}
+
+fn open(dir: &Path) -> JsonlTier {
+    open_with(dir, Opts::default()).0
+}
+
+fn t(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+fn entry(key: &str) -> CacheEntry {
+    CacheEntry::new(
+        key,
+        format!("http://10.0.0.1:8080/{key}"),
+        "user",
+        t("2026-11-24T01:00:00Z"),
+        3600,
+    )
+}
+
+fn full_entry(key: &str) -> CacheEntry {
+    let mut e = entry(key);
+    e.proxy_url = "socks5://proxy.example.net:1080".into();
+    e.username = Secret::new("alice-the-user");
+    e.password = Secret::new("p@ss:wörd/secret");
+    e.source = "fetched".into();
+    e.last_accessed = t("2026-11-24T01:30:00.123456Z");
+    e.access_count = 7;
+    e.health_status = HealthStatus::Degraded;
+    e.failure_count = 2;
+    e.evicted_from_l1 = true;
+    e.last_health_check = Some(t("2026-11-24T01:20:00.5Z"));
+    e.consecutive_health_failures = 3;
+    e.consecutive_health_successes = 4;
+    e.recovery_attempt = 5;
+    e.next_check_time = Some(t("2026-11-24T02:00:00Z"));
+    e.last_health_error = Some("timeout \"quoted\"\nnewline".into());
+    e.total_health_checks = 9;
+    e.total_health_check_failures = 6;
+    e
+}
+
+/// Keys that all live in the shard of `like`.
+fn keys_in_same_shard(n: usize) -> Vec<String> {
+    let shard = shard_index("k0");
+    (0..)
+        .map(|i| format!("k{i}"))
+        .filter(|k| shard_index(k) == shard)
+        .take(n)
+        .collect()
+}
+
+fn shard_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(shard_file_name(shard_index(key)))
+}
+
+fn all_files_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            text.push_str(&String::from_utf8_lossy(&fs::read(&p).unwrap()));
+        }
+    }
+    text
+}
+
+fn corruption(c: &TierCounters) -> u64 {
+    c.get(Counter::EvictionsCorruption)
+}
+
+#[test]
+fn full_entry_round_trips_and_no_credential_is_on_disk_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open(dir.path());
+    assert_eq!(tier.kind(), "jsonl");
+    let e = full_entry("k1");
+    tier.put(&e).unwrap();
+    assert_eq!(tier.get("k1").unwrap(), Some(e.clone()));
+    assert_eq!(tier.get("absent").unwrap(), None);
+    assert_eq!(tier.len().unwrap(), 1);
+
+    let text = all_files_text(dir.path());
+    assert!(!text.contains("alice-the-user"));
+    assert!(!text.contains("p@ss"));
+    assert!(!text.contains("wörd"));
+    let line = fs::read_to_string(shard_path(dir.path(), "k1")).unwrap();
+    assert_eq!(line.lines().count(), 1);
+    assert!(line.starts_with(r#"{"key":"k1","proxy_url":"socks5://proxy.example.net:1080","source":"fetched","fetch_time":"#));
+    assert!(line.contains(r#""total_health_check_failures":6,"username_encrypted":"#));
+    assert!(line.contains(r#"","password_encrypted":"gAAAAA"#));
+    let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert!(
+        v["username_encrypted"]
+            .as_str()
+            .unwrap()
+            .starts_with("gAAAAA")
+    );
+    assert_eq!(v["fetch_time"], "2026-11-24T01:00:00.000000+00:00");
+    assert!(v.get("username").is_none());
+
+    // Absent credentials are omitted.
+    tier.put(&entry("k2")).unwrap();
+    let line = fs::read_to_string(shard_path(dir.path(), "k2")).unwrap();
+    assert!(
+        line.lines()
+            .any(|l| l.contains("\"k2\"") && !l.contains("_encrypted"))
+    );
+    assert_eq!(tier.get("k2").unwrap(), Some(entry("k2")));
+}
+
+#[test]
+fn entries_persist_across_reopen_and_deletes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let tier = open(dir.path());
+        tier.put_many(&[full_entry("a"), entry("b"), entry("c")])
+            .unwrap();
+        let mut b2 = entry("b");
+        b2.access_count = 42;
+        tier.put(&b2).unwrap();
+        assert!(tier.delete("c").unwrap());
+        assert!(!tier.delete("c").unwrap());
+    }
+    let tier = open(dir.path());
+    assert_eq!(tier.len().unwrap(), 2);
+    assert_eq!(tier.get("a").unwrap(), Some(full_entry("a")));
+    assert_eq!(tier.get("b").unwrap().unwrap().access_count, 42);
+    assert_eq!(tier.get("c").unwrap(), None);
+}
+
+#[test]
+fn put_many_with_a_repeated_key_keeps_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open(dir.path());
+    let mut second = entry("k");
+    second.source = "second".into();
+    tier.put_many(&[entry("k"), second.clone()]).unwrap();
+    assert_eq!(tier.get("k").unwrap(), Some(second.clone()));
+    assert_eq!(tier.len().unwrap(), 1);
+    assert_eq!(open(dir.path()).get("k").unwrap(), Some(second));
+}
+
+#[test]
+fn two_live_handles_see_each_others_puts_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h1 = open(dir.path());
+    let h2 = open(dir.path());
+    h1.put(&full_entry("x")).unwrap();
+    assert_eq!(h2.get("x").unwrap(), Some(full_entry("x")));
+    assert_eq!(h2.len().unwrap(), 1);
+    let mut newer = entry("x");
+    newer.access_count = 5;
+    h2.put(&newer).unwrap();
+    assert_eq!(h1.get("x").unwrap(), Some(newer));
+    assert!(h1.delete("x").unwrap());
+    assert_eq!(h2.get("x").unwrap(), None);
+    assert_eq!(h2.len().unwrap(), 0);
+    // Interleaved appends to one shard from both handles.
+    let keys = keys_in_same_shard(6);
+    for (i, k) in keys.iter().enumerate() {
+        let h = if i % 2 == 0 { &h1 } else { &h2 };
+        h.put(&entry(k)).unwrap();
+    }
+    for k in &keys {
+        assert_eq!(h1.get(k).unwrap(), Some(entry(k)));
+        assert_eq!(h2.get(k).unwrap(), Some(entry(k)));
+    }
+}
+
+#[test]
+fn handles_on_many_threads_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let h1 = Arc::new(open(dir.path()));
+    let h2 = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..4)
+        .map(|n| {
+            let h = if n % 2 == 0 { h1.clone() } else { h2.clone() };
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    h.put(&entry(&format!("t{n}-{i}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    assert_eq!(h1.len().unwrap(), 200);
+    assert_eq!(h2.len().unwrap(), 200);
+    assert_eq!(open(dir.path()).len().unwrap(), 200);
+}
+
+/// Rewrites one key in one shard until the shard has been compacted.
+#[test]
+fn compaction_shrinks_the_shard_and_keeps_every_live_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open(dir.path());
+    let keys = keys_in_same_shard(3);
+    let path = shard_path(dir.path(), &keys[0]);
+    tier.put(&full_entry(&keys[1])).unwrap();
+    let mut big = entry(&keys[0]);
+    big.last_health_error = Some("e".repeat(2000));
+    let mut max_size = 0;
+    let mut written = 0;
+    for i in 0..400 {
+        big.access_count = i;
+        tier.put(&big).unwrap();
+        let size = fs::metadata(&path).unwrap().len();
+        written += 2000;
+        max_size = max_size.max(size);
+    }
+    tier.put(&entry(&keys[2])).unwrap();
+    assert!(tier.delete(&keys[2]).unwrap());
+    // About 800 KB of records went through a shard that never grew far past the threshold.
+    assert!(written > 3 * max_size, "the shard grew to {max_size}");
+    assert!(max_size > 200 * 1024 && max_size < 300 * 1024, "{max_size}");
+    tier.compact().unwrap();
+    let size = fs::metadata(&path).unwrap().len();
+    assert!(
+        size < 8 * 1024,
+        "compacted to the two live records: {size} bytes"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    assert_eq!(tier.get(&keys[0]).unwrap(), Some(big.clone()));
+    assert_eq!(tier.get(&keys[1]).unwrap(), Some(full_entry(&keys[1])));
+    assert_eq!(tier.get(&keys[2]).unwrap(), None);
+    let again = open(dir.path());
+    assert_eq!(again.get(&keys[0]).unwrap(), Some(big));
+    assert_eq!(again.get(&keys[1]).unwrap(), Some(full_entry(&keys[1])));
+    assert_eq!(again.len().unwrap(), 2);
+}
+
+#[test]
+fn another_handles_compaction_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let h1 = open(dir.path());
+    let h2 = open(dir.path());
+    let keys = keys_in_same_shard(4);
+    for k in &keys {
+        h1.put(&full_entry(k)).unwrap();
+    }
+    assert!(h1.delete(&keys[0]).unwrap());
+    assert_eq!(h2.len().unwrap(), 3);
+    let path = shard_path(dir.path(), &keys[0]);
+    let before = fs::metadata(&path).unwrap().len();
+    h1.compact().unwrap();
+    assert!(fs::metadata(&path).unwrap().len() < before);
+    // h2's offsets are stale; it must notice the new file.
+    for k in &keys[1..] {
+        assert_eq!(h2.get(k).unwrap(), Some(full_entry(k)));
+    }
+    h2.put(&entry("after")).unwrap();
+    h2.put(&entry(&keys[0])).unwrap();
+    assert_eq!(h1.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
+    assert_eq!(h1.get("after").unwrap(), Some(entry("after")));
+    assert_eq!(h1.len().unwrap(), 5);
+}
+
+#[test]
+fn a_torn_last_line_is_ignored_then_cut_away_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_in_same_shard(3);
+    let path = shard_path(dir.path(), &keys[0]);
+    let (h1, c1) = open_with(dir.path(), Opts::default());
+    h1.put(&entry(&keys[0])).unwrap();
+    let good_len = fs::metadata(&path).unwrap().len();
+    let torn = br#"{"key":"torn","proxy_url":"http://h:1","expires_at":"2030-01-0"#;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(torn)
+        .unwrap();
+    // A live handle does not index it.
+    assert_eq!(h1.len().unwrap(), 1);
+    assert_eq!(h1.get("torn").unwrap(), None);
+    assert_eq!(corruption(&c1), 0);
+    drop(h1);
+
+    let (h2, c2) = open_with(dir.path(), Opts::default());
+    assert_eq!(corruption(&c2), 1);
+    assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
+    assert_eq!(h2.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
+    assert_eq!(h2.len().unwrap(), 1);
+}
+
+#[test]
+fn a_torn_line_left_by_a_crashed_writer_does_not_swallow_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_in_same_shard(2);
+    let path = shard_path(dir.path(), &keys[0]);
+    let (h1, _) = open_with(dir.path(), Opts::default());
+    let (h2, c2) = open_with(dir.path(), Opts::default());
+    h1.put(&entry(&keys[0])).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(br#"{"key":"half"#)
+        .unwrap();
+    h1.put(&entry(&keys[1])).unwrap();
+    assert_eq!(h2.get(&keys[1]).unwrap(), Some(entry(&keys[1])));
+    assert_eq!(h2.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
+    assert_eq!(corruption(&c2), 1);
+    let (h3, c3) = open_with(dir.path(), Opts::default());
+    assert_eq!(h3.len().unwrap(), 2);
+    assert_eq!(corruption(&c3), 1);
+}
+
+#[test]
+fn a_corrupt_middle_line_is_counted_once_and_the_rest_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_in_same_shard(2);
+    let path = shard_path(dir.path(), &keys[0]);
+    {
+        let tier = open(dir.path());
+        tier.put(&entry(&keys[0])).unwrap();
+    }
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{this is not json}\n[1,2\n")
+        .unwrap();
+    let (tier, c) = open_with(dir.path(), Opts::default());
+    assert_eq!(corruption(&c), 2);
+    tier.put(&entry(&keys[1])).unwrap();
+    assert_eq!(tier.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
+    assert_eq!(tier.get(&keys[1]).unwrap(), Some(entry(&keys[1])));
+    assert_eq!(tier.len().unwrap(), 2);
+    assert_eq!(corruption(&c), 2);
+    // Compaction drops the corrupt lines.
+    tier.compact().unwrap();
+    assert!(!fs::read_to_string(&path).unwrap().contains("not json"));
+    let (again, c) = open_with(dir.path(), Opts::default());
+    assert_eq!(corruption(&c), 0);
+    assert_eq!(again.len().unwrap(), 2);
+}
+
+#[test]
+fn a_record_that_fails_to_decode_on_get_is_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tier, c) = open_with(dir.path(), Opts::default());
+    tier.put(&entry("good")).unwrap();
+    let bad = r#"{"key":"bad","proxy_url":"http://h:1","source":"user","fetch_time":"not a date","last_accessed":"2026-11-24T01:00:00+00:00","access_count":0,"ttl_seconds":60,"expires_at":"2030-01-01T00:00:00+00:00","health_status":"unknown","failure_count":0,"evicted_from_l1":false}"#;
+    let path = shard_path(dir.path(), "bad");
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .unwrap()
+        .write_all(format!("{bad}\n").as_bytes())
+        .unwrap();
+    assert_eq!(tier.len().unwrap(), 2);
+    assert_eq!(corruption(&c), 0);
+    let mut seen = (0, 0);
+    tier.scan(&mut |r| match r {
+        Ok(_) => seen.0 += 1,
+        Err(_) => seen.1 += 1,
+    })
+    .unwrap();
+    assert_eq!(seen, (1, 1));
+    assert_eq!(corruption(&c), 0, "scan changes nothing");
+    assert_eq!(tier.get("bad").unwrap(), None);
+    assert_eq!(corruption(&c), 1);
+    assert_eq!(tier.len().unwrap(), 1);
+    assert_eq!(open(dir.path()).get("bad").unwrap(), None);
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains(r#"{"op":"delete","key":"bad"}"#)
+    );
+}
+
+#[test]
+fn a_wrong_key_is_a_crypto_error_and_the_record_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).put(&full_entry("k")).unwrap();
+    let (wrong, c) = open_with(
+        dir.path(),
+        Opts {
+            key: OTHER_KEY,
+            ..Opts::default()
+        },
+    );
+    let err = wrong.get("k").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Crypto);
+    assert_eq!(corruption(&c), 0);
+    assert_eq!(wrong.len().unwrap(), 1);
+    let mut errors = 0;
+    wrong
+        .scan(&mut |r| {
+            if let Err(e) = r {
+                assert_eq!(e.kind(), ErrorKind::Crypto);
+                errors += 1;
+            }
+        })
+        .unwrap();
+    assert_eq!(errors, 1);
+    assert_eq!(open(dir.path()).get("k").unwrap(), Some(full_entry("k")));
+}
+
+fn surviving(dir: &Path, keys: &[&str]) -> Vec<String> {
+    let tier = open(dir);
+    keys.iter()
+        .filter(|k| tier.get(k).unwrap().is_some())
+        .map(|k| k.to_string())
+        .collect()
+}
+
+fn eviction_case(policy: EvictionPolicy, uses: &[&str]) -> (Vec<String>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tier, c) = open_with(
+        dir.path(),
+        Opts {
+            max: Some(3),
+            policy,
+            ..Opts::default()
+        },
+    );
+    for k in ["a", "b", "c"] {
+        tier.put(&entry(k)).unwrap();
+    }
+    for k in uses {
+        assert!(tier.get(k).unwrap().is_some());
+    }
+    tier.put(&entry("d")).unwrap();
+    assert_eq!(tier.len().unwrap(), 3);
+    let evicted = c.get(Counter::EvictionsLru);
+    let left = surviving(dir.path(), &["a", "b", "c", "d"]);
+    (left, evicted)
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used() {
+    let (left, n) = eviction_case(EvictionPolicy::Lru, &["a", "c", "b", "a"]);
+    assert_eq!(left, ["a", "b", "d"]);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn lfu_evicts_the_least_frequently_used() {
+    // a: 3 uses, c: 2, b: 1 and older than the new d (1 use).
+    let (left, n) = eviction_case(EvictionPolicy::Lfu, &["a", "a", "c"]);
+    assert_eq!(left, ["a", "c", "d"]);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn fifo_evicts_the_first_inserted_whatever_its_use() {
+    let (left, n) = eviction_case(EvictionPolicy::Fifo, &["a", "a", "a"]);
+    assert_eq!(left, ["b", "c", "d"]);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_put_many_over_capacity_evicts_each_victim_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tier, c) = open_with(
+        dir.path(),
+        Opts {
+            max: Some(2),
+            ..Opts::default()
+        },
+    );
+    let batch: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|k| entry(k)).collect();
+    tier.put_many(&batch).unwrap();
+    assert_eq!(c.get(Counter::EvictionsLru), 3);
+    assert_eq!(
+        surviving(dir.path(), &["a", "b", "c", "d", "e"]),
+        ["d", "e"]
+    );
+}
+
+#[test]
+fn lru_order_is_rebuilt_from_last_accessed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let tier = open(dir.path());
+        for (k, at) in [
+            ("old", "2026-01-01T00:00:03Z"),
+            ("older", "2026-01-01T00:00:02Z"),
+            ("new", "2026-01-01T00:00:04Z"),
+        ] {
+            let mut e = entry(k);
+            e.last_accessed = t(at);
+            tier.put(&e).unwrap();
+        }
+    }
+    let (tier, _) = open_with(
+        dir.path(),
+        Opts {
+            max: Some(3),
+            ..Opts::default()
+        },
+    );
+    tier.put(&entry("newest")).unwrap();
+    assert_eq!(
+        surviving(dir.path(), &["old", "older", "new", "newest"]),
+        ["old", "new", "newest"]
+    );
+}
+
+#[test]
+fn remove_expired_takes_keys_up_to_and_including_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open(dir.path());
+    let now = t("2026-11-24T05:00:00Z");
+    let mut at_now = entry("at-now");
+    at_now.expires_at = now;
+    let mut before = entry("before");
+    before.expires_at = Timestamp::from_micros(now.as_micros() - 1).unwrap();
+    let mut after = entry("after");
+    after.expires_at = Timestamp::from_micros(now.as_micros() + 1).unwrap();
+    tier.put_many(&[at_now, before, after.clone()]).unwrap();
+    let other = open(dir.path());
+
+    let just_before = Timestamp::from_micros(now.as_micros() - 1).unwrap();
+    assert_eq!(tier.remove_expired(just_before).unwrap(), ["before"]);
+    let mut gone = tier.remove_expired(now).unwrap();
+    gone.sort();
+    assert_eq!(gone, ["at-now"]);
+    assert!(tier.remove_expired(now).unwrap().is_empty());
+    assert_eq!(other.len().unwrap(), 1);
+    assert_eq!(other.get("after").unwrap(), Some(after));
+}
+
+#[test]
+fn clear_returns_the_keys_and_every_handle_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let h1 = open(dir.path());
+    let h2 = open(dir.path());
+    h1.put_many(&[entry("a"), entry("b"), entry("c")]).unwrap();
+    assert_eq!(h2.len().unwrap(), 3);
+    let mut keys = h2.clear().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(h1.len().unwrap(), 0);
+    assert_eq!(h1.get("a").unwrap(), None);
+    h1.put(&entry("z")).unwrap();
+    assert_eq!(h2.get("z").unwrap(), Some(entry("z")));
+    assert_eq!(open(dir.path()).len().unwrap(), 1);
+}
+
+#[test]
+fn scan_visits_every_live_entry_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = open(dir.path());
+    tier.put_many(&[full_entry("a"), entry("b"), entry("c")])
+        .unwrap();
+    tier.delete("b").unwrap();
+    let files_before = all_files_text(dir.path());
+    let mut seen = Vec::new();
+    tier.scan(&mut |r| seen.push(r.unwrap())).unwrap();
+    seen.sort_by(|x, y| x.key.cmp(&y.key));
+    assert_eq!(seen, [full_entry("a"), entry("c")]);
+    assert_eq!(all_files_text(dir.path()), files_before);
+}
+
+#[test]
+fn files_are_0600_and_directories_0700() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("one").join("two");
+    let tier = open(&dir);
+    tier.put(&full_entry("k")).unwrap();
+    tier.compact().unwrap();
+    for d in [base.path().join("one"), dir.clone()] {
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    let mut files = 0;
+    for e in fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            p.display()
+        );
+        files += 1;
+    }
+    assert_eq!(files, 32, "16 shards and 16 lock files");
+}
+
+#[test]
+fn full_durability_works_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = || Opts {
+        durability: Durability::Full,
+        ..Opts::default()
+    };
+    {
+        let (tier, _) = open_with(dir.path(), full());
+        tier.put_many(&[full_entry("a"), entry("b")]).unwrap();
+        assert!(tier.delete("b").unwrap());
+        tier.compact().unwrap();
+        tier.put(&entry("c")).unwrap();
+    }
+    let (tier, _) = open_with(dir.path(), full());
+    assert_eq!(tier.get("a").unwrap(), Some(full_entry("a")));
+    assert_eq!(tier.get("c").unwrap(), Some(entry("c")));
+    assert_eq!(tier.len().unwrap(), 2);
+    assert_eq!(tier.clear().unwrap().len(), 2);
+}
+
+// ---- upstream fixtures --------------------------------------------------------------------
+
+fn copy_upstream_shards(to: &Path) -> usize {
+    fs::create_dir_all(to).unwrap();
+    let mut n = 0;
+    for e in fs::read_dir(Path::new(FIXTURES).join("l2_jsonl")).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        n += 1;
+    }
+    n
+}
+
+fn opt_time(v: &serde_json::Value) -> Option<Timestamp> {
+    v.as_str().map(t)
+}
+
+#[test]
+fn upstream_shards_are_imported_once_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let l2 = dir.path().join("l2");
+    let copied = copy_upstream_shards(&l2);
+    let key = fs::read_to_string(Path::new(FIXTURES).join("key.txt")).unwrap();
+    let key: &'static str = Box::leak(key.trim().to_string().into_boxed_str());
+    let (tier, c) = open_with(
+        &l2,
+        Opts {
+            key,
+            ..Opts::default()
+        },
+    );
+    assert_eq!(corruption(&c), 0);
+    let expected: Vec<serde_json::Value> = serde_json::from_str(
+        &fs::read_to_string(Path::new(FIXTURES).join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(expected.len(), 40);
+    assert_eq!(tier.len().unwrap(), 40);
+    let mut with_credentials = 0;
+    for x in &expected {
+        let k = x["key"].as_str().unwrap();
+        let e = tier
+            .get(k)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{k} imported"));
+        assert_eq!(e.proxy_url, x["proxy_url"].as_str().unwrap());
+        assert_eq!(
+            e.username.as_ref().map(Secret::expose),
+            x["username"].as_str()
+        );
+        assert_eq!(
+            e.password.as_ref().map(Secret::expose),
+            x["password"].as_str()
+        );
+        with_credentials += usize::from(e.password.is_some());
+        assert_eq!(e.source, x["source"].as_str().unwrap());
+        assert_eq!(e.fetch_time, t(x["fetch_time"].as_str().unwrap()));
+        assert_eq!(e.last_accessed, t(x["last_accessed"].as_str().unwrap()));
+        assert_eq!(e.expires_at, t(x["expires_at"].as_str().unwrap()));
+        assert_eq!(e.access_count, x["access_count"].as_i64().unwrap());
+        assert_eq!(e.ttl_seconds, x["ttl_seconds"].as_i64().unwrap());
+        assert_eq!(
+            e.health_status.as_str(),
+            x["health_status"].as_str().unwrap()
+        );
+        assert_eq!(e.failure_count, x["failure_count"].as_i64().unwrap());
+        assert_eq!(e.evicted_from_l1, x["evicted_from_l1"].as_bool().unwrap());
+        assert_eq!(e.last_health_check, opt_time(&x["last_health_check"]));
+        assert_eq!(e.next_check_time, opt_time(&x["next_check_time"]));
+        assert_eq!(
+            e.last_health_error.as_deref(),
+            x["last_health_error"].as_str()
+        );
+        for f in [
+            "consecutive_health_failures",
+            "consecutive_health_successes",
+            "recovery_attempt",
+            "total_health_checks",
+            "total_health_check_failures",
+        ] {
+            let got = match f {
+                "consecutive_health_failures" => e.consecutive_health_failures,
+                "consecutive_health_successes" => e.consecutive_health_successes,
+                "recovery_attempt" => e.recovery_attempt,
+                "total_health_checks" => e.total_health_checks,
+                _ => e.total_health_check_failures,
+            };
+            assert_eq!(got, x[f].as_i64().unwrap(), "{f}");
+        }
+        let now = t("2030-01-01T00:00:00Z");
+        assert_eq!(e.is_expired(now), x["expired"].as_bool().unwrap(), "{k}");
+    }
+    assert!(with_credentials > 0);
+
+    let names: Vec<String> = fs::read_dir(&l2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.ends_with(".jsonl.imported"))
+            .count(),
+        copied
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("shard_") && n.ends_with(".jsonl"))
+    );
+    assert!(
+        !all_files_text(&l2).contains("user0\""),
+        "no plain credential"
+    );
+
+    // A second open imports nothing more; deletes stay deleted.
+    let first = expected[0]["key"].as_str().unwrap();
+    assert!(tier.delete(first).unwrap());
+    drop(tier);
+    let (again, c) = open_with(
+        &l2,
+        Opts {
+            key,
+            ..Opts::default()
+        },
+    );
+    assert_eq!(again.len().unwrap(), 39);
+    assert_eq!(again.get(first).unwrap(), None);
+    assert_eq!(corruption(&c), 0);
+}
+
+#[test]
+fn upstream_lines_with_plain_credentials_or_damage_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = r#"{"key": "p1", "proxy_url": "http://h:1", "username": "bob", "password": "pw", "source": "user", "fetch_time": "2030-01-02T03:04:05", "last_accessed": "2030-01-02T03:04:05+00:00", "access_count": 1, "ttl_seconds": 60, "expires_at": "2030-01-02T03:05:05+00:00", "health_status": "healthy", "failure_count": 0, "evicted_from_l1": false}"#;
+    fs::write(
+        dir.path().join("shard_03.jsonl"),
+        format!("{plain}\nnot json at all\n"),
+    )
+    .unwrap();
+    let (tier, c) = open_with(dir.path(), Opts::default());
+    assert_eq!(corruption(&c), 1);
+    let e = tier.get("p1").unwrap().unwrap();
+    assert_eq!(e.username.as_ref().map(Secret::expose), Some("bob"));
+    assert_eq!(e.password.as_ref().map(Secret::expose), Some("pw"));
+    assert_eq!(e.fetch_time, t("2030-01-02T03:04:05Z"));
+    assert_eq!(e.health_status, HealthStatus::Healthy);
+    assert_eq!(e.total_health_checks, 0);
+    assert!(dir.path().join("shard_03.jsonl.imported").exists());
+    let ours = fs::read_to_string(shard_path(dir.path(), "p1")).unwrap();
+    assert!(!ours.contains("\"bob\""));
+}
