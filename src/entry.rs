@@ -280,8 +280,22 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str)
         let secret_field = ["username", "password", "encryption_key"]
             .iter()
             .any(|name| path.rsplit('.').next() == Some(name));
+        let text = inner.to_string();
+        // serde quotes a rejected value ("invalid type: string \"...\""); it may be a secret
+        // typed into the wrong field, so only the expectation is kept.
+        let expected = (text.starts_with("invalid type") || text.starts_with("invalid value"))
+            .then(|| text.split_once(", expected ").map(|(_, e)| e))
+            .flatten()
+            .map(|e| e.split(" at line ").next().unwrap_or(e));
         if path.is_empty() || path == "." {
-            Error::InvalidJson(format!("{what}: {inner}"))
+            match expected {
+                Some(e) => Error::InvalidJson(format!("{what}: invalid JSON, expected {e}")),
+                None => Error::InvalidJson(format!("{what}: {inner}")),
+            }
+        } else if let Some(e) = expected {
+            Error::InvalidJson(format!(
+                "{what}: field `{path}`: wrong type or value, expected {e}"
+            ))
         } else if secret_field {
             // serde quotes the offending value; for a credential or a key, that is the secret.
             Error::InvalidJson(format!("{what}: field `{path}` must be a string or null"))

@@ -107,7 +107,8 @@ fn credentials_never_leak() {
     drop(cache);
 
     // On disk, credentials are Fernet tokens only.
-    for path in [dir.path().join("db").join("l3.db")] {
+    {
+        let path = dir.path().join("db").join("l3.db");
         let bytes = std::fs::read(path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("hunter2-pass") && !text.contains("alice-the-user"));

@@ -17,7 +17,11 @@ use pwcache::{
 };
 
 #[derive(Parser)]
-#[command(name = "pwcache", version, about = "A multi-tier proxy cache: inspect, fill, export")]
+#[command(
+    name = "pwcache",
+    version,
+    about = "A multi-tier proxy cache: inspect, fill, export"
+)]
 struct Cli {
     #[command(flatten)]
     cache: CacheOptions,
@@ -121,7 +125,12 @@ struct StderrLogger {
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= if self.verbose { log::Level::Info } else { log::Level::Warn }
+        metadata.level()
+            <= if self.verbose {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            }
     }
 
     fn log(&self, record: &log::Record) {
@@ -148,7 +157,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pwcache: error: {e}");
-            ExitCode::from(if e.kind() == ErrorKind::NotFound { 3 } else { 1 })
+            ExitCode::from(if e.kind() == ErrorKind::NotFound {
+                3
+            } else {
+                1
+            })
         }
     }
 }
@@ -257,11 +270,14 @@ fn run(cli: Cli) -> pwcache::Result<()> {
             include_credentials,
         } => {
             let bar = progress_bar("exporting");
-            let counts =
-                cache.export_to_file_with_progress(&file, include_credentials, &mut |done, total| {
+            let counts = cache.export_to_file_with_progress(
+                &file,
+                include_credentials,
+                &mut |done, total| {
                     bar.set_length(total.max(done));
                     bar.set_position(done);
-                })?;
+                },
+            )?;
             bar.finish_and_clear();
             print(
                 out,
@@ -315,7 +331,15 @@ fn stats_table(s: &CacheStatistics) -> String {
     ];
     t.push_str(&format!(
         "{:<10} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}  {}\n",
-        "tier", "hits", "misses", "hit rate", "size", "ev.lru", "ev.ttl", "ev.hlth", "ev.corr",
+        "tier",
+        "hits",
+        "misses",
+        "hit rate",
+        "size",
+        "ev.lru",
+        "ev.ttl",
+        "ev.hlth",
+        "ev.corr",
         "state"
     ));
     for (name, tier, degraded) in tiers {
@@ -375,11 +399,17 @@ fn demo(out: &mut impl Write, dir: &Path) -> pwcache::Result<()> {
         })
     };
 
-    say(out, format!("pwcache demo, cache under {}\n", dir.display()))?;
+    say(
+        out,
+        format!("pwcache demo, cache under {}\n", dir.display()),
+    )?;
     let cache = CacheManager::open(config.clone())?;
     let cleared = cache.clear()?;
     if cleared > 0 {
-        say(out, format!("(cleared {cleared} entries left by an earlier demo)"))?;
+        say(
+            out,
+            format!("(cleared {cleared} entries left by an earlier demo)"),
+        )?;
     }
     let started = Instant::now();
     let counts = cache.warm_from_file(&list, None)?;
@@ -412,7 +442,11 @@ fn demo(out: &mut impl Write, dir: &Path) -> pwcache::Result<()> {
             format!(
                 "   {key} -> {} (credentials: {}, read {} time(s))",
                 entry.proxy_url,
-                if entry.username.is_some() { "yes, decrypted" } else { "none" },
+                if entry.username.is_some() {
+                    "yes, decrypted"
+                } else {
+                    "none"
+                },
                 entry.access_count
             ),
         )?;
@@ -477,7 +511,11 @@ fn demo(out: &mut impl Write, dir: &Path) -> pwcache::Result<()> {
             s.l1_stats.evictions_ttl,
             s.l2_stats.evictions_ttl,
             s.l3_stats.evictions_ttl,
-            if cache.get("short-lived")?.is_some() { "it" } else { "nothing" }
+            if cache.get("short-lived")?.is_some() {
+                "it"
+            } else {
+                "nothing"
+            }
         ),
     )?;
 

@@ -53,7 +53,7 @@ impl Writer<'_> {
         }
         self.seen.insert(entry.key);
         self.counts.exported += 1;
-        if self.counts.exported % 1000 == 0 {
+        if self.counts.exported.is_multiple_of(1000) {
             (self.progress)(self.counts.exported, self.total);
         }
     }

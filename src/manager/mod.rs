@@ -367,15 +367,15 @@ impl Inner {
         held: &mut HeldStripes<'_>,
     ) -> Vec<Arc<str>> {
         let mut left = Vec::new();
-        if from == Level::L3 {
-            if let Some(l2) = &self.l2 {
-                match l2.call(|t| t.put(entry)) {
-                    Ok(Some(())) => self.bump(&self.promotions, 1),
-                    Ok(None) => l2.missed_keys(std::iter::once(entry.key.as_str())),
-                    Err(e) => {
-                        log::warn!("L2: promotion failed: {e}");
-                        l2.missed_keys(std::iter::once(entry.key.as_str()));
-                    }
+        if from == Level::L3
+            && let Some(l2) = &self.l2
+        {
+            match l2.call(|t| t.put(entry)) {
+                Ok(Some(())) => self.bump(&self.promotions, 1),
+                Ok(None) => l2.missed_keys(std::iter::once(entry.key.as_str())),
+                Err(e) => {
+                    log::warn!("L2: promotion failed: {e}");
+                    l2.missed_keys(std::iter::once(entry.key.as_str()));
                 }
             }
         }
@@ -392,10 +392,10 @@ impl Inner {
                 } else {
                     &self.l3
                 };
-                if let Some(slot) = slot {
-                    if let Err(e) = slot.call(|t| t.put(entry)) {
-                        log::warn!("{}: cannot record the read: {e}", slot.name);
-                    }
+                if let Some(slot) = slot
+                    && let Err(e) = slot.call(|t| t.put(entry))
+                {
+                    log::warn!("{}: cannot record the read: {e}", slot.name);
                 }
             }
         }
@@ -617,11 +617,11 @@ impl Inner {
     fn invalidate_by_health(&self, key: &str) -> Result<bool> {
         let now = self.now();
         let _held = self.locks.lock(key);
-        if let Some(l1) = &self.l1 {
-            if let Some(mut evicted) = l1.take_evicted(key) {
-                evicted.evicted_from_l1 = true;
-                self.write_back(vec![evicted]);
-            }
+        if let Some(l1) = &self.l1
+            && let Some(mut evicted) = l1.take_evicted(key)
+        {
+            evicted.evicted_from_l1 = true;
+            self.write_back(vec![evicted]);
         }
         // Which tiers hold the key, and the freshest copy (L1's counters are the newest).
         let mut holders: Vec<Level> = Vec::new();
@@ -664,10 +664,10 @@ impl Inner {
         if self.config.health_check_invalidation
             && entry.failure_count >= self.config.failure_threshold
         {
-            if let Some(l1) = &self.l1 {
-                if l1.remove(key).is_some() {
-                    self.count(Level::L1, Counter::EvictionsHealth, 1);
-                }
+            if let Some(l1) = &self.l1
+                && l1.remove(key).is_some()
+            {
+                self.count(Level::L1, Counter::EvictionsHealth, 1);
             }
             let removed = self.delete_below(&[key]);
             for level in [Level::L2, Level::L3] {
@@ -675,21 +675,21 @@ impl Inner {
             }
             return Ok(true);
         }
-        if holders.contains(&Level::L1) {
-            if let Some(l1) = &self.l1 {
-                let (failures, status) = (entry.failure_count, entry.health_status);
-                l1.update(key, |e| {
-                    e.failure_count = failures;
-                    e.health_status = status;
-                });
-            }
+        if holders.contains(&Level::L1)
+            && let Some(l1) = &self.l1
+        {
+            let (failures, status) = (entry.failure_count, entry.health_status);
+            l1.update(key, |e| {
+                e.failure_count = failures;
+                e.health_status = status;
+            });
         }
         for (level, slot) in self.lower() {
-            if holders.contains(&level) {
-                if let Err(e) = slot.call(|t| t.put(&entry)) {
-                    log::warn!("{}: cannot record the health failure: {e}", slot.name);
-                    slot.missed_keys(std::iter::once(key));
-                }
+            if holders.contains(&level)
+                && let Err(e) = slot.call(|t| t.put(&entry))
+            {
+                log::warn!("{}: cannot record the health failure: {e}", slot.name);
+                slot.missed_keys(std::iter::once(key));
             }
         }
         Ok(false)

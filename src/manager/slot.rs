@@ -4,7 +4,7 @@
 //! A tier that fails [`FAILURES_TO_DEGRADE`] times in a row is *degraded*: it is skipped and the
 //! cache serves from the others. After a back-off (1 s, doubling up to 60 s) the next operation
 //! tries it again; one success recovers it. A tier that could not be opened at all starts
-//! degraded and is re-opened on those retries. While a tier is skipped it misses writes and
+//! degraded. Every retry re-opens the tier, so it finds its directory and files anew. While a tier is skipped it misses writes and
 //! deletes, so it would hand out stale entries on recovery: the keys it missed are remembered and
 //! removed from it when it recovers (the other tiers hold their current state), and a missed
 //! `clear` clears it on recovery.
@@ -78,8 +78,13 @@ impl TierSlot {
     /// returned but is not a failure of the tier.
     pub fn call<T>(&self, op: impl FnOnce(&dyn Tier) -> Result<T>) -> Result<Option<T>> {
         let retrying = self.is_degraded();
-        if retrying && self.clock.now().as_micros() < self.retry_at.load(Ordering::Acquire) {
-            return Ok(None);
+        if retrying {
+            if self.clock.now().as_micros() < self.retry_at.load(Ordering::Acquire) {
+                return Ok(None);
+            }
+            // Retry on a fresh instance: what broke (a removed directory, a replaced file) may
+            // have left the old one pointing at files that are gone.
+            *self.tier.write() = None;
         }
         let tier = match self.current_tier() {
             Ok(tier) => tier,
@@ -88,11 +93,9 @@ impl TierSlot {
                 return Err(e);
             }
         };
-        if retrying {
-            if let Err(e) = self.repair(tier.as_ref()) {
-                self.record_failure(&e);
-                return Err(e);
-            }
+        if retrying && let Err(e) = self.repair(tier.as_ref()) {
+            self.record_failure(&e);
+            return Err(e);
         }
         match op(tier.as_ref()) {
             Ok(value) => {

@@ -1059,11 +1059,13 @@ impl JsonlTier {
                 }
             }
         }
-        self.enforce_capacity()
+        self.enforce_capacity(&batch_keys)
     }
 
-    /// Tombstones victims until this handle's index holds at most `max_entries` keys.
-    fn enforce_capacity(&self) -> Result<()> {
+    /// Tombstones victims until this handle's index holds at most `max_entries` keys. The keys
+    /// just written are the last candidates: under LFU a new key has the fewest uses, and
+    /// evicting it on arrival would keep every new key out of a full tier.
+    fn enforce_capacity(&self, just_written: &[Arc<str>]) -> Result<()> {
         let Some(max) = self.ctx.max_entries else {
             return Ok(());
         };
@@ -1076,6 +1078,26 @@ impl JsonlTier {
         let mut count = 0u64;
         {
             let mut order = self.order.lock();
+            let protected: HashSet<&str> = just_written.iter().map(|k| &**k).collect();
+            let others: Vec<Arc<str>> = order
+                .iter()
+                .filter(|k| !protected.contains(&***k))
+                .take(order.len().saturating_sub(max))
+                .cloned()
+                .collect();
+            for key in others {
+                let id = shard_index(&key);
+                let st = &mut guards[id].st;
+                if let Some(slot) = st.map.remove(&key) {
+                    order.remove(slot.handle);
+                    st.live_bytes -= slot.len + 1;
+                }
+                victims[id].push(Op::Delete {
+                    key,
+                    only_if_present: false,
+                });
+                count += 1;
+            }
             while order.len() > max {
                 let Some(key) = order.pop_victim() else { break };
                 let id = shard_index(&key);

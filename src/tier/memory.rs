@@ -104,6 +104,19 @@ impl MemoryTier {
             state.order.touch(slot.handle);
             return Vec::new();
         }
+        // Make room before inserting: the victim is chosen among the entries already held
+        // (under LFU a new entry has the fewest uses and would otherwise be evicted on arrival).
+        let mut evicted = Vec::new();
+        if let Some(max) = self.max_entries {
+            while state.map.len() >= max.max(1) {
+                let Some(victim) = state.order.pop_victim() else {
+                    break;
+                };
+                let slot = state.map.remove(&victim).expect("ordered keys are mapped");
+                state.awaiting_write_back.insert(victim.clone(), slot.entry);
+                evicted.push(victim);
+            }
+        }
         let key: Arc<str> = Arc::from(entry.key.as_str());
         state.awaiting_write_back.remove(&key);
         let handle = state.order.insert(key.clone());
@@ -115,17 +128,6 @@ impl MemoryTier {
                 dirty,
             },
         );
-        let mut evicted = Vec::new();
-        if let Some(max) = self.max_entries {
-            while state.map.len() > max {
-                let Some(victim) = state.order.pop_victim() else {
-                    break;
-                };
-                let slot = state.map.remove(&victim).expect("ordered keys are mapped");
-                state.awaiting_write_back.insert(victim.clone(), slot.entry);
-                evicted.push(victim);
-            }
-        }
         evicted
     }
 

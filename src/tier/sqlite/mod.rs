@@ -464,8 +464,22 @@ impl Tier for SqliteTier {
             let mut evicted = 0;
             if let (Some(max), Some(n)) = (max, count) {
                 if n > max {
-                    let victims = Self::returned_keys(tx, &self.sql.evict, [(n - max) as i64])?;
-                    evicted = victims.len();
+                    // The keys just written are the last candidates: under LFU a new key has the
+                    // fewest uses, and evicting it on arrival would keep every new key out.
+                    let written = serde_json::Value::from(
+                        entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+                    )
+                    .to_string();
+                    let others = Self::returned_keys(
+                        tx,
+                        &self.sql.evict_others,
+                        rusqlite::params![(n - max) as i64, written],
+                    )?;
+                    evicted = others.len();
+                    if n - (evicted as u64) > max {
+                        let rest = n - evicted as u64 - max;
+                        evicted += Self::returned_keys(tx, &self.sql.evict, [rest as i64])?.len();
+                    }
                 }
                 rows.known = Some(n - evicted as u64);
             }

@@ -244,6 +244,8 @@ pub(super) struct Sql {
     pub expire: String,
     /// Deletes the `?1` first rows in eviction order, returning their keys.
     pub evict: String,
+    /// The same among the rows whose key is not in the JSON array `?2` (the keys just written).
+    pub evict_others: String,
     pub count: String,
 }
 
@@ -302,6 +304,11 @@ impl Sql {
             evict: format!(
                 "DELETE FROM {table} WHERE rowid IN \
                  (SELECT rowid FROM {table} ORDER BY {order} LIMIT ?1) RETURNING key"
+            ),
+            evict_others: format!(
+                "DELETE FROM {table} WHERE rowid IN \
+                 (SELECT rowid FROM {table} WHERE key NOT IN (SELECT value FROM json_each(?2)) \
+                  ORDER BY {order} LIMIT ?1) RETURNING key"
             ),
             count: format!("SELECT COUNT(*) FROM {table}"),
         }
