@@ -1,0 +1,199 @@
+//! The `pwcache` binary: every subcommand on success and on bad input, and its exit statuses
+//! (0 success, 1 error, 2 usage, 3 not found).
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// The binary, pointed at a cache under `dir`.
+fn pwcache(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("pwcache").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("PROXYWHIRL_CACHE_ENCRYPTION_KEY")
+        .env_remove("PROXYWHIRL_CACHE_KEY_PREVIOUS")
+        .args(["--l2-dir", "l2", "--l3-db", "db/l3.db"]);
+    cmd
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn key_prints_the_cache_key_of_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout_of(pwcache(dir.path()).args(["key", "socks5://proxy0.example.net:1080"]));
+    assert_eq!(out.trim(), "84d7754142f9018a");
+}
+
+#[test]
+fn put_get_delete_round_trip_with_credentials_only_from_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = pwcache(dir.path())
+        .args(["put", "http://u:s3cret-url@10.0.0.1:8080", "--username", "alice"])
+        .args(["--password", "hunter2-pw", "--source", "cli", "--ttl", "600"])
+        .assert()
+        .success();
+    let out = put.get_output();
+    let key = String::from_utf8(out.stdout.clone()).unwrap().trim().to_string();
+    assert_eq!(key, pwcache::generate_cache_key("http://u:s3cret-url@10.0.0.1:8080"));
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains("hunter2-pw") && !text.contains("s3cret-url"), "{text}");
+    }
+
+    let got = stdout_of(pwcache(dir.path()).args(["get", &key]));
+    let entry: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(entry["password"], "hunter2-pw");
+    assert_eq!((entry["source"].as_str(), entry["ttl_seconds"].as_i64()), (Some("cli"), Some(600)));
+    let by_url = stdout_of(
+        pwcache(dir.path()).args(["get", "--url", "http://u:s3cret-url@10.0.0.1:8080"]),
+    );
+    assert!(by_url.contains(&key));
+
+    let stats = stdout_of(pwcache(dir.path()).args(["stats"]));
+    assert!(stats.contains("L1 memory") && stats.contains("L3 sqlite"), "{stats}");
+    assert!(!stats.contains("hunter2-pw"));
+
+    pwcache(dir.path()).args(["delete", &key]).assert().success();
+    pwcache(dir.path())
+        .args(["get", &key])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no live entry"));
+    pwcache(dir.path()).args(["delete", &key]).assert().code(3);
+}
+
+#[test]
+fn stats_json_parses_with_upstreams_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    pwcache(dir.path()).args(["put", "http://10.0.0.2:1"]).assert().success();
+    let out = stdout_of(pwcache(dir.path()).args(["stats", "--json"]));
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["l3_stats"]["current_size"], 1);
+    for key in ["l1_stats", "l2_stats", "promotions", "demotions", "l2_degraded", "overall_hit_rate", "total_size"] {
+        assert!(stats.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn invalidate_records_failures_then_evicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = stdout_of(pwcache(dir.path()).args(["put", "http://10.0.0.3:1"]));
+    let key = key.trim();
+    for _ in 0..2 {
+        let out = stdout_of(pwcache(dir.path()).args(["invalidate", key]));
+        assert!(out.contains("failure recorded"));
+    }
+    let out = stdout_of(pwcache(dir.path()).args(["invalidate", key]));
+    assert!(out.contains("evicted"));
+    pwcache(dir.path()).args(["invalidate", key]).assert().code(3);
+}
+
+#[test]
+fn export_masks_unless_asked_and_cleanup_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    pwcache(dir.path())
+        .args(["put", "http://u:p4ss@10.0.0.4:1", "--password", "pw-secret"])
+        .assert()
+        .success();
+    pwcache(dir.path()).args(["put", "http://10.0.0.5:1", "--ttl", "0"]).assert().success();
+    let out = stdout_of(pwcache(dir.path()).args(["export", "out.jsonl"]));
+    assert!(out.contains("exported 1"), "{out}");
+    let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(text.contains("\"password\":\"***\"") && text.contains("http://***:***@10.0.0.4:1"));
+    assert!(!text.contains("pw-secret") && !text.contains("p4ss"));
+    stdout_of(pwcache(dir.path()).args(["export", "all.jsonl", "--include-credentials"]));
+    let text = std::fs::read_to_string(dir.path().join("all.jsonl")).unwrap();
+    assert!(text.contains("pw-secret"));
+    let out = stdout_of(pwcache(dir.path()).args(["cleanup"]));
+    assert!(out.contains("removed 1 expired"), "{out}");
+    pwcache(dir.path())
+        .args(["export", "."])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot export"));
+}
+
+#[test]
+fn warm_reports_counts_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("proxy_url,username,password,source\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!("http://10.{}.{}.{}:8080,,,bulk\n", i >> 16, (i >> 8) & 255, i & 255));
+    }
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    let out = stdout_of(pwcache(dir.path()).args(["warm", "big.csv"]));
+    assert!(out.contains("loaded 100000, skipped 0, failed 0"), "{out}");
+    let stats = stdout_of(pwcache(dir.path()).args(["stats", "--json"]));
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["l3_stats"]["current_size"], 100_000);
+
+    std::fs::write(dir.path().join("few.jsonl"), "{\"proxy_url\":\"http://a:1\"}\n{bad\n").unwrap();
+    let out = stdout_of(pwcache(dir.path()).args(["warm", "few.jsonl", "--ttl", "60"]));
+    assert!(out.contains("loaded 1, skipped 0, failed 1"), "{out}");
+    pwcache(dir.path())
+        .args(["warm", "missing.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.csv"));
+    pwcache(dir.path())
+        .args(["warm", "list.xml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(".json, .jsonl or .csv"));
+}
+
+#[test]
+fn bad_configuration_is_an_error_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.json"), "{\"l1_config\": {\"max\": 3}}").unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{").unwrap();
+    pwcache(dir.path())
+        .args(["--config", "bad.json", "stats"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("max"));
+    pwcache(dir.path())
+        .args(["--config", "broken.json", "stats"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("config"));
+    pwcache(dir.path())
+        .args(["--config", "absent.json", "stats"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("absent.json"));
+    pwcache(dir.path()).args(["frobnicate"]).assert().code(2);
+    pwcache(dir.path()).args(["get"]).assert().code(2);
+}
+
+#[test]
+fn a_config_file_sets_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.json"),
+        r#"{"l2_backend": "sqlite", "l2_cache_dir": "elsewhere", "default_ttl_seconds": 77}"#,
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("pwcache").unwrap();
+    cmd.current_dir(dir.path()).args(["--config", "c.json", "put", "http://10.9.9.9:1"]);
+    let key = stdout_of(&mut cmd);
+    assert!(dir.path().join("elsewhere/l2_cache.db").is_file());
+    let mut cmd = Command::cargo_bin("pwcache").unwrap();
+    cmd.current_dir(dir.path()).args(["--config", "c.json", "get", key.trim()]);
+    assert!(stdout_of(&mut cmd).contains("\"ttl_seconds\":77"));
+}
+
+#[test]
+fn demo_runs_in_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::cargo_bin("pwcache").unwrap();
+    cmd.current_dir(dir.path()).arg("demo");
+    let out = stdout_of(&mut cmd);
+    for step in ["loaded 10000", "restart", "health", "TTL", "statistics"] {
+        assert!(out.contains(step), "{step} in {out}");
+    }
+    assert!(dir.path().join(".cache/db/proxywhirl.db").is_file());
+}
