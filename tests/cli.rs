@@ -31,32 +31,61 @@ fn key_prints_the_cache_key_of_a_url() {
 fn put_get_delete_round_trip_with_credentials_only_from_get() {
     let dir = tempfile::tempdir().unwrap();
     let put = pwcache(dir.path())
-        .args(["put", "http://u:s3cret-url@10.0.0.1:8080", "--username", "alice"])
-        .args(["--password", "hunter2-pw", "--source", "cli", "--ttl", "600"])
+        .args([
+            "put",
+            "http://u:s3cret-url@10.0.0.1:8080",
+            "--username",
+            "alice",
+        ])
+        .args([
+            "--password",
+            "hunter2-pw",
+            "--source",
+            "cli",
+            "--ttl",
+            "600",
+        ])
         .assert()
         .success();
     let out = put.get_output();
-    let key = String::from_utf8(out.stdout.clone()).unwrap().trim().to_string();
-    assert_eq!(key, pwcache::generate_cache_key("http://u:s3cret-url@10.0.0.1:8080"));
+    let key = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        key,
+        pwcache::generate_cache_key("http://u:s3cret-url@10.0.0.1:8080")
+    );
     for stream in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(stream);
-        assert!(!text.contains("hunter2-pw") && !text.contains("s3cret-url"), "{text}");
+        assert!(
+            !text.contains("hunter2-pw") && !text.contains("s3cret-url"),
+            "{text}"
+        );
     }
 
     let got = stdout_of(pwcache(dir.path()).args(["get", &key]));
     let entry: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(entry["password"], "hunter2-pw");
-    assert_eq!((entry["source"].as_str(), entry["ttl_seconds"].as_i64()), (Some("cli"), Some(600)));
-    let by_url = stdout_of(
-        pwcache(dir.path()).args(["get", "--url", "http://u:s3cret-url@10.0.0.1:8080"]),
+    assert_eq!(
+        (entry["source"].as_str(), entry["ttl_seconds"].as_i64()),
+        (Some("cli"), Some(600))
     );
+    let by_url =
+        stdout_of(pwcache(dir.path()).args(["get", "--url", "http://u:s3cret-url@10.0.0.1:8080"]));
     assert!(by_url.contains(&key));
 
     let stats = stdout_of(pwcache(dir.path()).args(["stats"]));
-    assert!(stats.contains("L1 memory") && stats.contains("L3 sqlite"), "{stats}");
+    assert!(
+        stats.contains("L1 memory") && stats.contains("L3 sqlite"),
+        "{stats}"
+    );
     assert!(!stats.contains("hunter2-pw"));
 
-    pwcache(dir.path()).args(["delete", &key]).assert().success();
+    pwcache(dir.path())
+        .args(["delete", &key])
+        .assert()
+        .success();
     pwcache(dir.path())
         .args(["get", &key])
         .assert()
@@ -68,11 +97,22 @@ fn put_get_delete_round_trip_with_credentials_only_from_get() {
 #[test]
 fn stats_json_parses_with_upstreams_keys() {
     let dir = tempfile::tempdir().unwrap();
-    pwcache(dir.path()).args(["put", "http://10.0.0.2:1"]).assert().success();
+    pwcache(dir.path())
+        .args(["put", "http://10.0.0.2:1"])
+        .assert()
+        .success();
     let out = stdout_of(pwcache(dir.path()).args(["stats", "--json"]));
     let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(stats["l3_stats"]["current_size"], 1);
-    for key in ["l1_stats", "l2_stats", "promotions", "demotions", "l2_degraded", "overall_hit_rate", "total_size"] {
+    for key in [
+        "l1_stats",
+        "l2_stats",
+        "promotions",
+        "demotions",
+        "l2_degraded",
+        "overall_hit_rate",
+        "total_size",
+    ] {
         assert!(stats.get(key).is_some(), "{key}");
     }
 }
@@ -88,7 +128,10 @@ fn invalidate_records_failures_then_evicts() {
     }
     let out = stdout_of(pwcache(dir.path()).args(["invalidate", key]));
     assert!(out.contains("evicted"));
-    pwcache(dir.path()).args(["invalidate", key]).assert().code(3);
+    pwcache(dir.path())
+        .args(["invalidate", key])
+        .assert()
+        .code(3);
 }
 
 #[test]
@@ -98,7 +141,10 @@ fn export_masks_unless_asked_and_cleanup_reports() {
         .args(["put", "http://u:p4ss@10.0.0.4:1", "--password", "pw-secret"])
         .assert()
         .success();
-    pwcache(dir.path()).args(["put", "http://10.0.0.5:1", "--ttl", "0"]).assert().success();
+    pwcache(dir.path())
+        .args(["put", "http://10.0.0.5:1", "--ttl", "0"])
+        .assert()
+        .success();
     let out = stdout_of(pwcache(dir.path()).args(["export", "out.jsonl"]));
     assert!(out.contains("exported 1"), "{out}");
     let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
@@ -121,7 +167,12 @@ fn warm_reports_counts_and_rejects_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("proxy_url,username,password,source\n");
     for i in 0..100_000 {
-        csv.push_str(&format!("http://10.{}.{}.{}:8080,,,bulk\n", i >> 16, (i >> 8) & 255, i & 255));
+        csv.push_str(&format!(
+            "http://10.{}.{}.{}:8080,,,bulk\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
     }
     std::fs::write(dir.path().join("big.csv"), csv).unwrap();
     let out = stdout_of(pwcache(dir.path()).args(["warm", "big.csv"]));
@@ -130,7 +181,11 @@ fn warm_reports_counts_and_rejects_bad_files() {
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["l3_stats"]["current_size"], 100_000);
 
-    std::fs::write(dir.path().join("few.jsonl"), "{\"proxy_url\":\"http://a:1\"}\n{bad\n").unwrap();
+    std::fs::write(
+        dir.path().join("few.jsonl"),
+        "{\"proxy_url\":\"http://a:1\"}\n{bad\n",
+    )
+    .unwrap();
     let out = stdout_of(pwcache(dir.path()).args(["warm", "few.jsonl", "--ttl", "60"]));
     assert!(out.contains("loaded 1, skipped 0, failed 1"), "{out}");
     pwcache(dir.path())
@@ -178,11 +233,13 @@ fn a_config_file_sets_the_cache() {
     )
     .unwrap();
     let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir.path()).args(["--config", "c.json", "put", "http://10.9.9.9:1"]);
+    cmd.current_dir(dir.path())
+        .args(["--config", "c.json", "put", "http://10.9.9.9:1"]);
     let key = stdout_of(&mut cmd);
     assert!(dir.path().join("elsewhere/l2_cache.db").is_file());
     let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir.path()).args(["--config", "c.json", "get", key.trim()]);
+    cmd.current_dir(dir.path())
+        .args(["--config", "c.json", "get", key.trim()]);
     assert!(stdout_of(&mut cmd).contains("\"ttl_seconds\":77"));
 }
 

@@ -696,3 +696,58 @@ fn many_threads_on_one_handle_stay_consistent_per_key() {
     assert!(!s.l2_degraded && !s.l3_degraded);
     assert_eq!(s.l2_stats.current_size, s.l3_stats.current_size);
 }
+
+#[test]
+fn a_corrupt_database_file_is_set_aside_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(&config.l3_database_path, vec![0x5au8; 8192]).unwrap();
+    let cache = open(config.clone(), &clock());
+    let s = cache.statistics();
+    assert!(!s.l3_degraded, "replaced by a fresh database");
+    assert_eq!(s.l3_stats.evictions_corruption, 1);
+    cache.put("a", input(1)).unwrap();
+    assert_eq!(cache.statistics().l3_stats.current_size, 1);
+    let aside = std::fs::read_dir(dir.path().join("db"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("l3.db.corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1, "the damaged file is kept for inspection");
+}
+
+#[test]
+fn corrupt_jsonl_lines_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut config = config_in(dir.path());
+    config.l3.enabled = false;
+    {
+        let cache = open(config.clone(), &clock);
+        for i in 0..20 {
+            cache.put(&key(i), input(i)).unwrap();
+        }
+    }
+    let shard = std::fs::read_dir(dir.path().join("l2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let mut text = std::fs::read_to_string(&shard).unwrap();
+    text.insert_str(0, "{this is not json\n");
+    std::fs::write(&shard, text).unwrap();
+    let cache = open(config, &clock);
+    let found = (0..20)
+        .filter(|i| cache.get(&key(*i)).unwrap().is_some())
+        .count();
+    assert_eq!(found, 20, "one bad line does not poison the tier");
+    let s = cache.statistics();
+    assert_eq!(s.l2_stats.evictions_corruption, 1);
+    assert!(!s.l2_degraded);
+}
