@@ -32,10 +32,16 @@ fn only_pw_symbols_are_exported() {
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
     for expected in ["pw_version", "pw_cache_new", "pw_set_logger", "pw_ttl_free"] {
-        assert!(names.contains(&expected), "{expected} is exported: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} is exported: {names:?}"
+        );
     }
     let foreign: Vec<&&str> = names.iter().filter(|n| !n.starts_with("pw_")).collect();
-    assert!(foreign.is_empty(), "symbols exported besides pw_*: {foreign:?}");
+    assert!(
+        foreign.is_empty(),
+        "symbols exported besides pw_*: {foreign:?}"
+    );
 }
 
 #[test]
