@@ -341,6 +341,19 @@ struct ExportOptions {
     include_credentials: bool,
 }
 
+/// Parses the options of pw_cache_export_to_file(): a JSON object (serde would also take an
+/// array as a struct, so the shape is checked first).
+fn parse_export_options(text: &str) -> Result<ExportOptions> {
+    let invalid = |e: serde_json::Error| Error::InvalidJson(format!("export options: {e}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(Error::InvalidJson(
+            "export options: expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
+}
+
 /// Writes every live entry once to `path`, one pw_cache_get()-format JSON object per line (an
 /// empty cache gives an empty file). The file is written to a temporary file and renamed, so
 /// readers never see half of it. Statistics and access counts do not change.
@@ -380,8 +393,7 @@ pub extern "C" fn pw_cache_export_to_file(
         // SAFETY: as above.
         let options = match unsafe { opt_json_arg(options_json, "options_json") }? {
             None => ExportOptions::default(),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| Error::InvalidJson(format!("export options: {e}")))?,
+            Some(text) => parse_export_options(text)?,
         };
         let counts = cache
             .manager
