@@ -15,6 +15,10 @@
 
 static int pwt_failures = 0;
 
+/* The temporary directories made by pwt_tempdir(), removed by pwt_finish(). */
+static char pwt_dirs[64][32];
+static int pwt_ndirs = 0;
+
 #define CHECK(cond)                                                                     \
   do {                                                                                  \
     if (!(cond)) {                                                                      \
@@ -54,6 +58,11 @@ static int pwt_failures = 0;
   } while (0)
 
 static inline int pwt_finish(const char *name) {
+  for (int i = 0; i < pwt_ndirs; i++) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", pwt_dirs[i]);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", pwt_dirs[i]);
+  }
   if (pwt_failures) {
     fprintf(stderr, "%s: %d check(s) failed\n", name, pwt_failures);
     return 1;
@@ -62,9 +71,13 @@ static inline int pwt_finish(const char *name) {
   return 0;
 }
 
-/* A new private temporary directory (removed by the test harness's temp cleanup, not here). */
+/* A new private temporary directory, removed by pwt_finish(). */
 static inline const char *pwt_tempdir(void) {
-  static char dir[64];
+  if (pwt_ndirs == 64) {
+    fprintf(stderr, "too many temporary directories\n");
+    exit(2);
+  }
+  char *dir = pwt_dirs[pwt_ndirs++];
   strcpy(dir, "/tmp/pwcache-ctest-XXXXXX");
   if (mkdtemp(dir) == NULL) {
     perror("mkdtemp");
