@@ -43,6 +43,7 @@ pub mod config;
 pub mod crypto;
 pub mod entry;
 pub mod error;
+pub mod ffi;
 pub mod fsutil;
 pub mod key;
 pub mod manager;

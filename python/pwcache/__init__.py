@@ -1,0 +1,231 @@
+"""pwcache: a multi-tier proxy cache (memory, JSONL/SQLite, SQLite), through its C library.
+
+    import pwcache
+    with pwcache.Cache({"l2_cache_dir": "cache/l2", "l3_database_path": "cache/l3.db"}) as cache:
+        key = pwcache.generate_cache_key("http://10.0.0.1:8080")
+        cache.put(key, {"proxy_url": "http://10.0.0.1:8080"})
+        entry = cache.get(key)      # a dict, or None on a miss
+
+The library is found through $PWCACHE_LIB, then the repository's build output
+(target/release, target/debug, build/lib), then the system. Its log messages go to the
+`logging` logger "pwcache".
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+from . import _lib
+from ._errors import (
+    CryptoError,
+    Error,
+    InvalidArgument,
+    InvalidJson,
+    NotFound,
+    Panic,
+    PwIOError,
+    StorageError,
+    Unsupported,
+)
+
+__all__ = [
+    "Cache",
+    "TTLManager",
+    "generate_cache_key",
+    "version",
+    "Error",
+    "NotFound",
+    "InvalidArgument",
+    "InvalidJson",
+    "PwIOError",
+    "StorageError",
+    "Unsupported",
+    "CryptoError",
+    "Panic",
+]
+
+logger = logging.getLogger("pwcache")
+
+_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG}
+
+
+@_lib.LOG_FN
+def _on_log(_user_data, level, message):
+    # Called from any thread, the library's sweeper included; never let an exception escape.
+    try:
+        logger.log(_LEVELS.get(level, logging.DEBUG), "%s", message.decode("utf-8", "replace"))
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _install_logger() -> None:
+    # DEBUG and above are forwarded; the logging module filters further. At exit the callback
+    # is removed first, so a sweeper thread never calls into a finalising interpreter.
+    _lib.pw_set_logger(_on_log, None, 4)
+    atexit.register(_lib.pw_set_logger, _lib.LOG_FN(), None, 0)
+
+
+_install_logger()
+
+
+def version() -> str:
+    """The version of the loaded library."""
+    return _lib.pw_version().decode()
+
+
+def _text(value: str | os.PathLike, what: str) -> bytes:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value.encode("utf-8", "surrogatepass")
+
+
+def generate_cache_key(proxy_url: str) -> str:
+    """The cache key of a URL: the first 16 hex characters of its SHA-256."""
+    out = ctypes.c_void_p()
+    _lib.pw_generate_cache_key(_text(proxy_url, "proxy_url"), ctypes.byref(out))
+    return _lib.take_string(out)
+
+
+class Cache:
+    """A cache handle (`pw_cache`). Thread-safe; close it (or use `with`) to write back access
+    counters and release it."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        text = None if config is None else json.dumps(config).encode()
+        handle = ctypes.c_void_p()
+        _lib.pw_cache_new(text, ctypes.byref(handle))
+        self._handle: int | None = handle.value
+        self._lock = threading.Lock()
+
+    # -- lifetime
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle:
+            _lib.pw_cache_free(handle)
+
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _h(self) -> int:
+        handle = self._handle
+        if handle is None:
+            raise InvalidArgument("the cache is closed")
+        return handle
+
+    # -- operations
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        _lib.pw_cache_put(self._h(), _text(key, "key"), json.dumps(entry).encode())
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        out = ctypes.c_void_p()
+        try:
+            _lib.pw_cache_get(self._h(), _text(key, "key"), ctypes.byref(out))
+        except NotFound:
+            return None
+        return json.loads(_lib.take_string(out))
+
+    def delete(self, key: str) -> None:
+        """Removes `key` from every tier; raises NotFound when absent."""
+        _lib.pw_cache_delete(self._h(), _text(key, "key"))
+
+    def clear(self) -> int:
+        n = ctypes.c_uint64()
+        _lib.pw_cache_clear(self._h(), ctypes.byref(n))
+        return n.value
+
+    def invalidate_by_health(self, key: str) -> bool:
+        """Records a failed health check; True when it evicted the key. NotFound if absent."""
+        evicted = ctypes.c_bool()
+        _lib.pw_cache_invalidate_by_health(self._h(), _text(key, "key"), ctypes.byref(evicted))
+        return evicted.value
+
+    def statistics(self) -> dict[str, Any]:
+        out = ctypes.c_void_p()
+        _lib.pw_cache_get_statistics(self._h(), ctypes.byref(out))
+        return json.loads(_lib.take_string(out))
+
+    def warm_from_file(self, path: str | os.PathLike, ttl_override: int | None = None) -> dict[str, int]:
+        out = ctypes.c_void_p()
+        ttl = -1 if ttl_override is None else int(ttl_override)
+        if ttl_override is not None and ttl < 0:
+            raise InvalidArgument("ttl_override must be >= 0 or None")
+        _lib.pw_cache_warm_from_file(self._h(), _text(path, "path"), ttl, ctypes.byref(out))
+        return json.loads(_lib.take_string(out))
+
+    def export_to_file(self, path: str | os.PathLike, include_credentials: bool = False) -> dict[str, int]:
+        out = ctypes.c_void_p()
+        options = json.dumps({"include_credentials": bool(include_credentials)}).encode()
+        _lib.pw_cache_export_to_file(self._h(), _text(path, "path"), options, ctypes.byref(out))
+        return json.loads(_lib.take_string(out))
+
+    def cleanup_expired(self) -> int:
+        n = ctypes.c_uint64()
+        _lib.pw_cache_cleanup_expired(self._h(), ctypes.byref(n))
+        return n.value
+
+
+class TTLManager:
+    """A background sweeper of expired entries (`pw_ttl`), created stopped. It may outlive the
+    Cache it was made from."""
+
+    def __init__(self, cache: Cache, interval: float) -> None:
+        handle = ctypes.c_void_p()
+        _lib.pw_ttl_new(cache._h(), float(interval), ctypes.byref(handle))
+        self._handle: int | None = handle.value
+        self._lock = threading.Lock()
+
+    def _h(self) -> int:
+        handle = self._handle
+        if handle is None:
+            raise InvalidArgument("the TTL manager is closed")
+        return handle
+
+    def start(self) -> None:
+        _lib.pw_ttl_start(self._h())
+
+    def stop(self) -> None:
+        _lib.pw_ttl_stop(self._h())
+
+    def is_running(self) -> bool:
+        handle = self._handle
+        return bool(handle) and _lib.pw_ttl_is_running(handle)
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle:
+            _lib.pw_ttl_free(handle)
+
+    def __enter__(self) -> "TTLManager":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

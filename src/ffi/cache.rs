@@ -1,0 +1,464 @@
+//! `pw_cache`: the cache handle, wrapping [`CacheManager`].
+
+use std::ffi::c_char;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::guard::guard;
+use super::handle::{BoxedHandle, out_opt, out_opt_ptr, out_ptr};
+use super::status::pw_status;
+use super::strings::{into_c_string, json_arg, opt_json_arg, text_arg};
+use crate::config::CacheConfig;
+use crate::entry::Credentials;
+use crate::error::{Error, Result};
+use crate::key::generate_cache_key;
+use crate::manager::CacheManager;
+
+/// A cache: an in-memory tier (L1) over up to two persistent tiers (L2, L3).
+///
+/// Created by pw_cache_new() and freed by pw_cache_free(). Every function taking a `pw_cache *`
+/// may be called from many threads at once on the same handle.
+pub struct pw_cache {
+    pub(crate) manager: CacheManager,
+}
+
+impl BoxedHandle for pw_cache {
+    const NAME: &'static str = "pw_cache";
+}
+
+/// Opens a cache.
+///
+/// `config_json` is a CacheConfig JSON object (every key optional, unknown keys rejected), or
+/// NULL for the defaults. The empty string is not a configuration. A persistent
+/// tier that cannot be used when the cache opens does not make this fail: it starts degraded, a
+/// warning is logged and the statistics show it.
+///
+/// Ownership: `config_json` is borrowed for the call. On `PW_OK`, `*out_cache` receives a new
+/// handle that the caller owns and frees with pw_cache_free(); on any other status it is NULL.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_INVALID_ARGUMENT` if `out_cache` is NULL;
+/// - `PW_INVALID_JSON` if `config_json` is "", not UTF-8, not JSON, of the wrong shape or type,
+///   out of bounds or has an unknown key;
+/// - `PW_CRYPTO_ERROR` if the encryption key (configuration or environment) is not a Fernet key;
+/// - `PW_IO_ERROR`, `PW_STORAGE_ERROR` if the cache cannot be set up at all;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: safe to call from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_new(
+    config_json: *const c_char,
+    out_cache: *mut *mut pw_cache,
+) -> pw_status {
+    guard("pw_cache_new", || {
+        // SAFETY: the header's contract: `out_cache` is NULL or writable.
+        let out = unsafe { out_ptr(out_cache, "out_cache") }?;
+        // SAFETY: the header's contract: `config_json` is NULL or a NUL-terminated string.
+        let config = match unsafe { opt_json_arg(config_json, "config_json") }? {
+            None => CacheConfig::default(),
+            Some("") => {
+                return Err(Error::InvalidJson(
+                    "the configuration is the empty string; pass NULL for the defaults".into(),
+                ));
+            }
+            Some(text) => CacheConfig::from_json(text)?,
+        };
+        let manager = CacheManager::open(config)?;
+        *out = pw_cache { manager }.into_raw();
+        Ok(())
+    })
+}
+
+/// Closes a cache and frees its handle.
+///
+/// Access counters held in memory are written to the persistent tiers, and the cache's own
+/// background cleanup (`enable_background_cleanup`) is stopped. A pw_ttl created on this cache
+/// keeps working: it holds the cache's state until it is freed itself.
+///
+/// Ownership: takes `cache`, which is invalid afterwards. NULL is a no-op.
+///
+/// Threading: no other call may use `cache` during or after this call.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_free(cache: *mut pw_cache) {
+    super::guard::guard_value("pw_cache_free", (), || {
+        // SAFETY: the header's contract: `cache` is NULL or a live handle no other call uses.
+        unsafe { pw_cache::free(cache) }
+    })
+}
+
+/// Runs `body` on the cache behind `cache`, with the NULL check.
+fn with_cache(
+    function: &str,
+    cache: *const pw_cache,
+    body: impl FnOnce(&CacheManager) -> Result<()>,
+) -> pw_status {
+    guard(function, || {
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        body(&cache.manager)
+    })
+}
+
+/// Stores an entry under `key`, in every enabled tier (write-through).
+///
+/// `entry_json` is a CacheEntry JSON object; only `proxy_url` (non-empty) is required: `source`
+/// defaults to "user", `ttl_seconds` to the source's TTL, `expires_at` to now + `ttl_seconds`. `key` always wins over a `key` field of the entry.
+///
+/// Ownership: `key` and `entry_json` are borrowed for the call.
+///
+/// Returns:
+/// - `PW_OK` when at least one tier stored the entry;
+/// - `PW_INVALID_ARGUMENT` if `cache`, `key` or `entry_json` is NULL, or `key` is empty or not
+///   UTF-8;
+/// - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
+///   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+/// - `PW_STORAGE_ERROR` if no enabled tier could store it;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_put(
+    cache: *mut pw_cache,
+    key: *const c_char,
+    entry_json: *const c_char,
+) -> pw_status {
+    with_cache("pw_cache_put", cache, |manager| {
+        // SAFETY: the header's contract: NULL or NUL-terminated strings valid for the call.
+        let key = unsafe { text_arg(key, "key") }?;
+        // SAFETY: as above.
+        let entry_json = unsafe { json_arg(entry_json, "entry_json") }?;
+        manager.put_json(key, entry_json)
+    })
+}
+
+/// Looks `key` up (L1, then L2, then L3) and returns the entry as JSON.
+///
+/// A hit counts as an access (`access_count + 1`, `last_accessed = now`) and is promoted into
+/// the tiers above the one that held it. The JSON object has the 21 CacheEntry fields in their
+/// documented order, with the credentials in plain text. An expired entry is removed and
+/// reported as a miss.
+///
+/// Ownership: `key` is borrowed. On `PW_OK`, `*out_entry_json` receives a string the caller
+/// owns and frees with pw_string_free(); on any other status it is NULL.
+///
+/// Returns:
+/// - `PW_OK` on a hit;
+/// - `PW_NOT_FOUND` on a miss or an expired entry;
+/// - `PW_INVALID_ARGUMENT` if `cache`, `key` or `out_entry_json` is NULL, or `key` is empty or
+///   not UTF-8;
+/// - `PW_STORAGE_ERROR` if no enabled tier could be read;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_get(
+    cache: *mut pw_cache,
+    key: *const c_char,
+    out_entry_json: *mut *mut c_char,
+) -> pw_status {
+    guard("pw_cache_get", || {
+        // SAFETY: the header's contract: `out_entry_json` is NULL or writable.
+        let out = unsafe { out_ptr(out_entry_json, "out_entry_json") }?;
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let key = unsafe { text_arg(key, "key") }?;
+        let entry = cache
+            .manager
+            .get(key)?
+            .ok_or_else(|| Error::NotFound(format!("no entry under key {key:?}")))?;
+        *out = into_c_string(entry.to_json(Credentials::Plain))?;
+        Ok(())
+    })
+}
+
+/// Removes `key` from every tier.
+///
+/// Ownership: `key` is borrowed for the call.
+///
+/// Returns:
+/// - `PW_OK` when a tier held the key;
+/// - `PW_NOT_FOUND` when no tier held it;
+/// - `PW_INVALID_ARGUMENT` if `cache` or `key` is NULL, or `key` is empty or not UTF-8;
+/// - `PW_STORAGE_ERROR` if no enabled tier could be written;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_delete(cache: *mut pw_cache, key: *const c_char) -> pw_status {
+    with_cache("pw_cache_delete", cache, |manager| {
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let key = unsafe { text_arg(key, "key") }?;
+        manager.delete(key)
+    })
+}
+
+/// Removes every entry from every tier. Statistics counters other than the sizes are kept.
+///
+/// Ownership: `out_cleared` (may be NULL) receives the number of distinct keys removed; it is
+/// 0 on any status other than `PW_OK`.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_INVALID_ARGUMENT` if `cache` is NULL;
+/// - `PW_STORAGE_ERROR` if no enabled tier could be cleared;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_clear(cache: *mut pw_cache, out_cleared: *mut u64) -> pw_status {
+    guard("pw_cache_clear", || {
+        // SAFETY: the header's contract: `out_cleared` is NULL or writable.
+        let out = unsafe { out_opt(out_cleared) };
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        let cleared = cache.manager.clear()?;
+        if let Some(out) = out {
+            *out = cleared;
+        }
+        Ok(())
+    })
+}
+
+/// Records a failed health check of `key`.
+///
+/// The entry's `failure_count` goes up by one and its `health_status` becomes "unhealthy" in
+/// every tier that holds it. When `failure_count` reaches `failure_threshold` (and
+/// `health_check_invalidation` is on), the key is removed from every tier.
+///
+/// Ownership: `key` is borrowed. `out_evicted` (may be NULL) receives true when the key was
+/// removed; it is false on any status other than `PW_OK`.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_NOT_FOUND` if the key is absent or expired (an expired entry is removed);
+/// - `PW_INVALID_ARGUMENT` if `cache` or `key` is NULL, or `key` is empty or not UTF-8;
+/// - `PW_STORAGE_ERROR` if no enabled tier could be used;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_invalidate_by_health(
+    cache: *mut pw_cache,
+    key: *const c_char,
+    out_evicted: *mut bool,
+) -> pw_status {
+    guard("pw_cache_invalidate_by_health", || {
+        // SAFETY: the header's contract: `out_evicted` is NULL or writable.
+        let out = unsafe { out_opt(out_evicted) };
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let key = unsafe { text_arg(key, "key") }?;
+        let evicted = cache.manager.invalidate_by_health(key)?;
+        if let Some(out) = out {
+            *out = evicted;
+        }
+        Ok(())
+    })
+}
+
+/// Returns the cache's statistics as a JSON object (`l1_stats`, `l2_stats`, `l3_stats`,
+/// `promotions`, `demotions`, `l1_degraded`..., `overall_hit_rate`, `total_size`; more keys may
+/// follow). Reading them changes no counter.
+///
+/// Ownership: on `PW_OK`, `*out_stats_json` receives a string the caller owns and frees with
+/// pw_string_free(); on any other status it is NULL.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_INVALID_ARGUMENT` if `cache` or `out_stats_json` is NULL;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_get_statistics(
+    cache: *mut pw_cache,
+    out_stats_json: *mut *mut c_char,
+) -> pw_status {
+    guard("pw_cache_get_statistics", || {
+        // SAFETY: the header's contract: `out_stats_json` is NULL or writable.
+        let out = unsafe { out_ptr(out_stats_json, "out_stats_json") }?;
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        *out = into_c_string(cache.manager.statistics().to_json())?;
+        Ok(())
+    })
+}
+
+/// Loads proxies from a file: `.json` (an array of objects), `.jsonl` or `.csv` (with a header
+/// row); the extension is matched case-insensitively.
+///
+/// Each record needs a non-empty `proxy_url`; `key` defaults to pw_generate_cache_key() of the
+/// URL and `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
+/// (0 = already expired); a negative value means none (the `per_source_ttl` or
+/// `default_ttl_seconds` rule). A bad record is counted and never stops the rest.
+///
+/// Ownership: `path` is borrowed. `out_counts_json` (may be NULL) receives, on `PW_OK`, a
+/// string `{"loaded": n, "skipped": n, "failed": n}` that the caller owns and frees with
+/// pw_string_free(); it is NULL on any other status.
+///
+/// Returns:
+/// - `PW_OK` when the file was read (even if records were skipped or failed);
+/// - `PW_INVALID_ARGUMENT` if `cache` or `path` is NULL, or `path` is empty or not UTF-8;
+/// - `PW_UNSUPPORTED` if the extension is not `.json`, `.jsonl` or `.csv`;
+/// - `PW_IO_ERROR` if the file is missing, unreadable or a directory;
+/// - `PW_INVALID_JSON` if a `.json` file does not parse or is not an array (nothing is loaded);
+/// - `PW_STORAGE_ERROR` if no enabled tier could store the entries;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_warm_from_file(
+    cache: *mut pw_cache,
+    path: *const c_char,
+    ttl_override_seconds: i64,
+    out_counts_json: *mut *mut c_char,
+) -> pw_status {
+    guard("pw_cache_warm_from_file", || {
+        // SAFETY: the header's contract: `out_counts_json` is NULL or writable.
+        let out = unsafe { out_opt_ptr(out_counts_json) };
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let path = unsafe { text_arg(path, "path") }?;
+        let ttl = (ttl_override_seconds >= 0).then_some(ttl_override_seconds);
+        let counts = cache.manager.warm_from_file(Path::new(path), ttl)?;
+        if let Some(out) = out {
+            *out = into_c_string(counts.to_json())?;
+        }
+        Ok(())
+    })
+}
+
+/// The options of pw_cache_export_to_file().
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExportOptions {
+    #[serde(default)]
+    include_credentials: bool,
+}
+
+/// Parses the options of pw_cache_export_to_file(): a JSON object (serde would also take an
+/// array as a struct, so the shape is checked first).
+fn parse_export_options(text: &str) -> Result<ExportOptions> {
+    let invalid = |e: serde_json::Error| Error::InvalidJson(format!("export options: {e}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(Error::InvalidJson(
+            "export options: expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// Writes every live entry once to `path`, one pw_cache_get()-format JSON object per line (an
+/// empty cache gives an empty file). The file is written to a temporary file and renamed, so
+/// readers never see half of it. Statistics and access counts do not change.
+///
+/// `options_json` is NULL or a JSON object with the optional key `include_credentials` (a
+/// bool, default false). Without it, present credentials are written as "***" and so is the
+/// userinfo of each `proxy_url`.
+///
+/// Ownership: `path` and `options_json` are borrowed. `out_counts_json` (may be NULL)
+/// receives, on `PW_OK`, a string `{"exported": n, "failed": n}` that the caller owns and frees
+/// with pw_string_free(); it is NULL on any other status.
+///
+/// Returns:
+/// - `PW_OK` when the file was written;
+/// - `PW_INVALID_ARGUMENT` if `cache` or `path` is NULL, or `path` is empty or not UTF-8;
+/// - `PW_INVALID_JSON` if `options_json` is not UTF-8, not a JSON object, has an unknown key or
+///   a value of the wrong type;
+/// - `PW_IO_ERROR` if the file cannot be written (a directory, a path under a regular file);
+/// - `PW_STORAGE_ERROR` if no enabled tier could be read;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_export_to_file(
+    cache: *mut pw_cache,
+    path: *const c_char,
+    options_json: *const c_char,
+    out_counts_json: *mut *mut c_char,
+) -> pw_status {
+    guard("pw_cache_export_to_file", || {
+        // SAFETY: the header's contract: `out_counts_json` is NULL or writable.
+        let out = unsafe { out_opt_ptr(out_counts_json) };
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let path = unsafe { text_arg(path, "path") }?;
+        // SAFETY: as above.
+        let options = match unsafe { opt_json_arg(options_json, "options_json") }? {
+            None => ExportOptions::default(),
+            Some(text) => parse_export_options(text)?,
+        };
+        let counts = cache
+            .manager
+            .export_to_file(Path::new(path), options.include_credentials)?;
+        if let Some(out) = out {
+            *out = into_c_string(counts.to_json())?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes expired entries from every tier now (what a pw_ttl does in the background).
+///
+/// Ownership: `out_removed` (may be NULL) receives the number of distinct keys removed; it is
+/// 0 on any status other than `PW_OK`.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_INVALID_ARGUMENT` if `cache` is NULL;
+/// - `PW_STORAGE_ERROR` if no enabled tier could be swept;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: may run concurrently with any call on the same handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_cache_cleanup_expired(
+    cache: *mut pw_cache,
+    out_removed: *mut u64,
+) -> pw_status {
+    guard("pw_cache_cleanup_expired", || {
+        // SAFETY: the header's contract: `out_removed` is NULL or writable.
+        let out = unsafe { out_opt(out_removed) };
+        // SAFETY: the header's contract: `cache` is NULL or a live handle.
+        let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
+        let removed = cache.manager.cleanup_expired()?;
+        if let Some(out) = out {
+            *out = removed;
+        }
+        Ok(())
+    })
+}
+
+/// Computes the cache key of a proxy URL: the first 16 hexadecimal characters of the SHA-256
+/// of its UTF-8 bytes (the same keys as proxywhirl).
+///
+/// Ownership: `proxy_url` is borrowed. On `PW_OK`, `*out_key` receives a string the caller
+/// owns and frees with pw_string_free(); on any other status it is NULL.
+///
+/// Returns:
+/// - `PW_OK` on success;
+/// - `PW_INVALID_ARGUMENT` if `proxy_url` or `out_key` is NULL, or `proxy_url` is empty or not
+///   UTF-8;
+/// - `PW_PANIC` on a bug.
+///
+/// Threading: safe to call from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn pw_generate_cache_key(
+    proxy_url: *const c_char,
+    out_key: *mut *mut c_char,
+) -> pw_status {
+    guard("pw_generate_cache_key", || {
+        // SAFETY: the header's contract: `out_key` is NULL or writable.
+        let out = unsafe { out_ptr(out_key, "out_key") }?;
+        // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
+        let url = unsafe { text_arg(proxy_url, "proxy_url") }?;
+        *out = into_c_string(generate_cache_key(url))?;
+        Ok(())
+    })
+}

@@ -1,0 +1,55 @@
+//! The shared library exports only the C API (`pw_` symbols) and has a SONAME (build.rs,
+//! src/ffi/exports.map). Linux only: it reads the ELF file with binutils' `nm` and `readelf`.
+#![cfg(target_os = "linux")]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/libpwcache.so`, built by cargo with the test (the crate is also a cdylib).
+fn shared_library() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let lib = profile_dir.join("libpwcache.so");
+    assert!(lib.exists(), "{} is built", lib.display());
+    lib
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs (binutils installed?): {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn only_pw_symbols_are_exported() {
+    let lib = shared_library();
+    let symbols = run("nm", &["-D", "--defined-only", lib.to_str().unwrap()]);
+    let names: Vec<&str> = symbols
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    for expected in ["pw_version", "pw_cache_new", "pw_set_logger", "pw_ttl_free"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} is exported: {names:?}"
+        );
+    }
+    let foreign: Vec<&&str> = names.iter().filter(|n| !n.starts_with("pw_")).collect();
+    assert!(
+        foreign.is_empty(),
+        "symbols exported besides pw_*: {foreign:?}"
+    );
+}
+
+#[test]
+fn the_library_has_a_soname() {
+    let lib = shared_library();
+    let dynamic = run("readelf", &["-d", lib.to_str().unwrap()]);
+    assert!(
+        dynamic.contains("Library soname: [libpwcache.so.0]"),
+        "SONAME missing:\n{dynamic}"
+    );
+}

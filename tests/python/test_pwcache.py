@@ -1,0 +1,182 @@
+"""The ctypes wrapper: every method, the exceptions, threads, the context manager, logging."""
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pwcache
+
+
+def config(tmp_path: Path, **extra):
+    return {"l2_cache_dir": str(tmp_path / "l2"), "l3_database_path": str(tmp_path / "l3.db"), **extra}
+
+
+@pytest.fixture
+def cache(tmp_path):
+    with pwcache.Cache(config(tmp_path)) as c:
+        yield c
+
+
+def test_version_is_the_crate_version():
+    cargo = (Path(__file__).resolve().parents[2] / "Cargo.toml").read_text()
+    line = next(l for l in cargo.splitlines() if l.startswith("version = "))
+    assert pwcache.version() == line.split('"')[1]
+
+
+def test_generate_cache_key_matches_upstream():
+    assert pwcache.generate_cache_key("socks5://proxy0.example.net:1080") == "84d7754142f9018a"
+    with pytest.raises(pwcache.InvalidArgument):
+        pwcache.generate_cache_key("")
+
+
+def test_put_get_delete(cache):
+    cache.put("k", {"proxy_url": "http://10.0.0.1:80", "username": "u", "password": "p"})
+    entry = cache.get("k")
+    assert entry["key"] == "k" and entry["password"] == "p" and entry["access_count"] == 1
+    assert list(entry)[:3] == ["key", "proxy_url", "username"]
+    assert len(entry) == 21
+    assert cache.get("k")["access_count"] == 2
+    cache.delete("k")
+    assert cache.get("k") is None
+    with pytest.raises(pwcache.NotFound) as e:
+        cache.delete("k")
+    assert "k" in str(e.value) and e.value.status == 1
+    assert isinstance(e.value, pwcache.Error)
+
+
+def test_clear_cleanup_and_statistics(cache):
+    cache.put("a", {"proxy_url": "http://a:1"})
+    cache.put("x", {"proxy_url": "http://x:1", "ttl_seconds": 0})
+    assert cache.cleanup_expired() == 1
+    assert cache.get("a") is not None
+    stats = cache.statistics()
+    assert stats["l1_stats"]["hits"] == 1 and "overall_hit_rate" in stats
+    assert cache.clear() == 1
+
+
+def test_invalidate_by_health(tmp_path):
+    with pwcache.Cache(config(tmp_path, failure_threshold=2)) as cache:
+        cache.put("k", {"proxy_url": "http://h:1"})
+        assert cache.invalidate_by_health("k") is False
+        assert cache.invalidate_by_health("k") is True
+        with pytest.raises(pwcache.NotFound):
+            cache.invalidate_by_health("k")
+
+
+def test_warm_and_export(cache, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"proxy_url": "http://10.0.0.1:80", "password": "hunter2"}\nnot json\n')
+    assert cache.warm_from_file(src) == {"loaded": 1, "skipped": 0, "failed": 1}
+    assert cache.warm_from_file(str(src), ttl_override=60)["loaded"] == 1
+    out = tmp_path / "out.jsonl"
+    assert cache.export_to_file(out) == {"exported": 1, "failed": 0}
+    assert "hunter2" not in out.read_text()
+    cache.export_to_file(out, include_credentials=True)
+    assert json.loads(out.read_text())["password"] == "hunter2"
+
+
+@pytest.mark.parametrize(
+    "call, exc",
+    [
+        (lambda c, t: c.put("k", {"proxy_url": "http://h:1", "colour": 1}), pwcache.InvalidJson),
+        (lambda c, t: c.put("", {"proxy_url": "http://h:1"}), pwcache.InvalidArgument),
+        (lambda c, t: c.put("k\ud800", {"proxy_url": "http://h:1"}), pwcache.InvalidArgument),
+        (lambda c, t: c.warm_from_file(t / "x.txt"), pwcache.Unsupported),
+        (lambda c, t: c.warm_from_file(t / "missing.json"), pwcache.PwIOError),
+        (lambda c, t: c.export_to_file(t), pwcache.PwIOError),
+        (lambda c, t: c.warm_from_file(""), pwcache.InvalidArgument),
+    ],
+)
+def test_each_failure_has_its_exception(cache, tmp_path, call, exc):
+    with pytest.raises(exc) as e:
+        call(cache, tmp_path)
+    assert str(e.value)
+
+
+def test_bad_configurations(tmp_path):
+    with pytest.raises(pwcache.InvalidJson, match="no_such_key"):
+        pwcache.Cache(config(tmp_path, no_such_key=1))
+    with pytest.raises(pwcache.CryptoError):
+        pwcache.Cache(config(tmp_path, encryption_key="not-a-key"))
+
+
+def test_storage_error_when_no_tier_can_store(tmp_path):
+    cfg = config(tmp_path, l1_config={"enabled": False}, l2_config={"enabled": False})
+    cfg["l3_database_path"] = str(tmp_path)  # a directory
+    with pwcache.Cache(cfg) as cache:
+        with pytest.raises(pwcache.StorageError):
+            cache.put("k", {"proxy_url": "http://h:1"})
+
+
+def test_closed_cache_is_refused(tmp_path):
+    cache = pwcache.Cache(config(tmp_path))
+    cache.close()
+    cache.close()  # idempotent
+    assert cache.closed
+    with pytest.raises(pwcache.InvalidArgument):
+        cache.get("k")
+
+
+def test_many_threads_on_one_cache(cache):
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(100):
+                key = f"t{t}-{i}"
+                cache.put(key, {"proxy_url": f"http://10.{t}.0.{i}:80"})
+                assert cache.get(key)["key"] == key
+                with pytest.raises(pwcache.NotFound):
+                    cache.delete(f"absent-{t}")
+        except Exception as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert cache.statistics()["l1_stats"]["current_size"] == 800
+
+
+def test_ttl_manager(tmp_path):
+    cache = pwcache.Cache(config(tmp_path))
+    cache.put("gone", {"proxy_url": "http://h:1", "ttl_seconds": 0})
+    with pytest.raises(pwcache.InvalidArgument):
+        pwcache.TTLManager(cache, 0)
+    with pytest.raises(pwcache.InvalidArgument):
+        pwcache.TTLManager(cache, float("nan"))
+    ttl = pwcache.TTLManager(cache, 0.01)
+    assert not ttl.is_running()
+    ttl.start()
+    assert ttl.is_running()
+    deadline = time.time() + 5
+    while cache.statistics()["l1_stats"]["current_size"] and time.time() < deadline:
+        time.sleep(0.01)
+    assert cache.statistics()["l1_stats"]["current_size"] == 0
+    cache.close()  # the sweeper outlives the cache handle
+    time.sleep(0.05)
+    assert ttl.is_running()
+    ttl.stop()
+    assert not ttl.is_running()
+    ttl.close()
+    assert not ttl.is_running()
+
+
+def test_logs_reach_the_logging_module_without_credentials(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="pwcache")
+    cfg = config(tmp_path)
+    cfg["l3_database_path"] = str(tmp_path)  # a directory: L3 starts degraded, with a warning
+    with pwcache.Cache(cfg) as cache:
+        cache.put("k", {"proxy_url": "http://user:hunter2@h:1", "password": "hunter2"})
+        src = tmp_path / "w.jsonl"
+        src.write_text('{"proxy_url": "http://user:hunter2@h:2"}\n')
+        cache.warm_from_file(src)
+    records = [r for r in caplog.records if r.name == "pwcache"]
+    assert any(r.levelno == logging.WARNING for r in records)
+    assert all("hunter2" not in r.getMessage() for r in records)
