@@ -4,14 +4,31 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// `target/<profile>/libpwcache.so`, built by cargo with the test (the crate is also a cdylib).
+/// `target/<profile>/libpwcache.so`, built now: `cargo test` builds the crate as an rlib for the
+/// tests and leaves the cdylib as it was, so the test builds it with the same cargo and profile.
 fn shared_library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let lib = profile_dir.join("libpwcache.so");
-    assert!(lib.exists(), "{} is built", lib.display());
-    lib
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo
+                .args(["build", "--lib", "--quiet"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+            if release {
+                cargo.arg("--release");
+            }
+            assert!(cargo.status().unwrap().success(), "cargo build --lib");
+            let lib = profile_dir.join("libpwcache.so");
+            assert!(lib.exists(), "{} is built", lib.display());
+            lib
+        })
+        .clone()
 }
 
 fn run(program: &str, args: &[&str]) -> String {
