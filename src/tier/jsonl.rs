@@ -65,9 +65,10 @@
 //! Several handles, in one process or several, may use one directory. Each handle keeps an index
 //! (key → shard, offset, length, `expires_at`), and before each operation on a shard it checks the
 //! shard file: when it grew, the new lines are read into the index; when it is another file
-//! (another handle compacted or cleared it), the shard is read again. Appenders hold a shared
-//! `flock` on the shard's lock file, and make sure that the file they append to is the one at the
-//! path; compaction, `clear` and the repair at open hold it exclusively. Within a handle, each
+//! (another handle compacted or cleared it), the shard is read again. Every writer holds an
+//! exclusive `flock` on the shard's lock file: an appender makes sure that the file it appends to
+//! is the one at the path, and knows where its lines land (at the length it read); compaction,
+//! `clear` and the repair at open replace the file under the same lock. Within a handle, each
 //! shard has a mutex.
 //!
 //! # Capacity
@@ -91,7 +92,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{Seek, Write};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -443,12 +444,6 @@ struct Shard {
 struct FileLock<'a>(&'a File);
 
 impl<'a> FileLock<'a> {
-    fn shared(file: &'a File, path: &Path) -> Result<Self> {
-        file.lock_shared()
-            .map_err(|e| Error::io("cannot lock", path, e))?;
-        Ok(FileLock(file))
-    }
-
     fn exclusive(file: &'a File, path: &Path) -> Result<Self> {
         file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
         Ok(FileLock(file))
@@ -850,12 +845,13 @@ impl JsonlTier {
         Ok(())
     }
 
-    /// Appends `ops` to a shard as one write, under a shared lock, and applies them to the index.
+    /// Appends `ops` to a shard as one write, under the shard's lock, and applies them to the index.
     fn append(&self, shard: &mut Shard, ops: Vec<Op>) -> Result<Applied> {
         let Shard { lock, st } = shard;
         let lock_path = self.dir.join(lock_file_name(st.id));
-        let _shared = FileLock::shared(lock, &lock_path)?;
-        // Under the lock nobody can replace the file: after this, `st.file` is the shard.
+        // Exclusive: nobody replaces the file and nobody else appends while we hold it, so our
+        // lines land at the length read below (no seek to find out where they went).
+        let _locked = FileLock::exclusive(lock, &lock_path)?;
         self.refresh(st)?;
         let file_len = st
             .file
@@ -893,10 +889,7 @@ impl JsonlTier {
         st.file
             .write_all(&buf)
             .map_err(|e| Error::io("cannot append to", &st.path, e))?;
-        let end = st
-            .file
-            .stream_position()
-            .map_err(|e| Error::io("cannot seek", &st.path, e))?;
+        let end = file_len + buf.len() as u64;
         if self.full() {
             st.file
                 .sync_data()
