@@ -323,8 +323,7 @@ impl Inner {
             }
             // An entry evicted a moment ago and not yet written back: write it back first, so
             // the lower tiers hold its latest counters.
-            if let Some(mut evicted) = l1.take_evicted(key) {
-                evicted.evicted_from_l1 = true;
+            if let Some(evicted) = l1.take_evicted(key) {
                 self.write_back(vec![evicted]);
             }
         }
@@ -383,7 +382,9 @@ impl Inner {
             Some(l1) => {
                 self.bump(&self.promotions, 1);
                 let victims = l1.insert(entry.clone(), true);
-                left = self.take_victims(victims, held);
+                let (taken, rest) = self.take_victims(victims, held);
+                self.write_back(taken);
+                left = rest;
             }
             None => {
                 // No L1 to keep the counters: they go to the tier that served the hit.
@@ -451,20 +452,11 @@ impl Inner {
             for entry in &batch {
                 victims.extend(l1.insert(entry.clone(), false));
             }
-            self.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
-            let before = batch.len();
-            for victim in victims {
-                if held.try_add(&victim) {
-                    if let Some(mut evicted) = l1.take_evicted(&victim) {
-                        evicted.evicted_from_l1 = true;
-                        batch.push(evicted);
-                    }
-                } else {
-                    left.push(victim);
-                }
-            }
-            demoted = batch.len() - before;
+            let (taken, rest) = self.take_victims(victims, &mut held);
+            demoted = taken.len();
+            left = rest;
             if demoted > 0 {
+                batch.extend(taken);
                 batch = last_per_key(batch);
             }
         }
@@ -497,27 +489,28 @@ impl Inner {
         }
     }
 
-    /// Takes the evicted entries whose stripes are held (or free) out of L1 for the caller to
-    /// write back with its batch; returns the keys left for [`Inner::write_back_keys`].
-    fn take_victims(&self, victims: Vec<Arc<str>>, held: &mut HeldStripes<'_>) -> Vec<Arc<str>> {
+    /// Takes L1's evicted entries whose stripes are held, or free now, for the caller to write
+    /// back while it holds them; returns those entries and the keys left for
+    /// [`Inner::write_back_keys`] (their stripes are busy: waiting here could deadlock).
+    fn take_victims(
+        &self,
+        victims: Vec<Arc<str>>,
+        held: &mut HeldStripes<'_>,
+    ) -> (Vec<CacheEntry>, Vec<Arc<str>>) {
         self.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
         let Some(l1) = &self.l1 else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        let mut taken = Vec::new();
         let mut left = Vec::new();
-        let mut now_entries = Vec::new();
         for victim in victims {
             if held.try_add(&victim) {
-                if let Some(mut evicted) = l1.take_evicted(&victim) {
-                    evicted.evicted_from_l1 = true;
-                    now_entries.push(evicted);
-                }
+                taken.extend(l1.take_evicted(&victim));
             } else {
                 left.push(victim);
             }
         }
-        self.write_back(now_entries);
-        left
+        (taken, left)
     }
 
     /// Writes back evicted entries under their own stripes (none may be held by the caller).
@@ -525,8 +518,7 @@ impl Inner {
         let Some(l1) = &self.l1 else { return };
         for key in keys {
             let _held = self.locks.lock(&key);
-            if let Some(mut evicted) = l1.take_evicted(&key) {
-                evicted.evicted_from_l1 = true;
+            if let Some(evicted) = l1.take_evicted(&key) {
                 self.write_back(vec![evicted]);
             }
         }
@@ -618,9 +610,8 @@ impl Inner {
         let now = self.now();
         let _held = self.locks.lock(key);
         if let Some(l1) = &self.l1
-            && let Some(mut evicted) = l1.take_evicted(key)
+            && let Some(evicted) = l1.take_evicted(key)
         {
-            evicted.evicted_from_l1 = true;
             self.write_back(vec![evicted]);
         }
         // Which tiers hold the key, and the freshest copy (L1's counters are the newest).

@@ -112,7 +112,8 @@ impl MemoryTier {
                 let Some(victim) = state.order.pop_victim() else {
                     break;
                 };
-                let slot = state.map.remove(&victim).expect("ordered keys are mapped");
+                let mut slot = state.map.remove(&victim).expect("ordered keys are mapped");
+                slot.entry.evicted_from_l1 = true;
                 state.awaiting_write_back.insert(victim.clone(), slot.entry);
                 evicted.push(victim);
             }
@@ -131,8 +132,8 @@ impl MemoryTier {
         evicted
     }
 
-    /// Takes an evicted entry for its write-back; `None` when it was taken already, deleted, or
-    /// stored again since.
+    /// Takes an evicted entry (marked `evicted_from_l1`) for its write-back; `None` when it was
+    /// taken already, deleted, or stored again since.
     pub fn take_evicted(&self, key: &str) -> Option<CacheEntry> {
         self.state.lock().awaiting_write_back.remove(key)
     }
@@ -298,7 +299,9 @@ mod tests {
         assert_eq!(evicted, vec![Arc::from("b")]);
         assert_eq!(l1.size(), 2);
         assert!(l1.peek("b").is_some(), "still findable until written back");
-        assert_eq!(l1.take_evicted("b").unwrap().key, "b");
+        let taken = l1.take_evicted("b").unwrap();
+        assert_eq!(taken.key, "b");
+        assert!(taken.evicted_from_l1);
         assert!(l1.take_evicted("b").is_none());
     }
 
