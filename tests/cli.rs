@@ -254,3 +254,43 @@ fn demo_runs_in_an_empty_directory() {
     }
     assert!(dir.path().join(".cache/db/proxywhirl.db").is_file());
 }
+
+#[test]
+fn each_subcommand_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.json"), "{\"colour\": 1}").unwrap();
+    pwcache(dir.path())
+        .args(["put", ""])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("proxy_url"));
+    pwcache(dir.path()).args(["key"]).assert().code(2);
+    pwcache(dir.path())
+        .args(["put", "http://h:1", "--ttl", "soon"])
+        .assert()
+        .code(2);
+    pwcache(dir.path())
+        .args(["warm", "x.csv", "--ttl=-1"])
+        .assert()
+        .code(1);
+    std::fs::write(dir.path().join("a-file"), "x").unwrap();
+    let mut demo = Command::cargo_bin("pwcache").unwrap();
+    demo.current_dir(dir.path())
+        .args(["demo", "--dir", "a-file"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("a-file"));
+    for sub in [
+        &["cleanup"][..],
+        &["stats"],
+        &["export", "e.jsonl"],
+        &["invalidate", "k"],
+    ] {
+        pwcache(dir.path())
+            .args(["--config", "bad.json"])
+            .args(sub)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("colour"));
+    }
+}

@@ -751,3 +751,28 @@ fn corrupt_jsonl_lines_are_dropped_and_counted() {
     assert_eq!(s.l2_stats.evictions_corruption, 1);
     assert!(!s.l2_degraded);
 }
+
+#[test]
+fn a_promotion_that_fills_l1_evicts_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut config = config_in(dir.path());
+    config.l1.max_entries = Some(2);
+    for i in 0..3 {
+        open(config_in(dir.path()), &clock)
+            .put(&key(i), input(i))
+            .unwrap();
+    }
+    let cache = open(config, &clock);
+    for i in 0..3 {
+        cache.get(&key(i)).unwrap().unwrap();
+    }
+    let s = cache.statistics();
+    assert_eq!(s.promotions, 3);
+    assert_eq!(
+        s.l1_stats.evictions_lru, 1,
+        "the third promotion evicted one"
+    );
+    assert_eq!(s.demotions, 1, "and wrote it back");
+    assert_eq!(s.l1_stats.current_size, 2);
+}
