@@ -776,3 +776,27 @@ fn a_promotion_that_fills_l1_evicts_and_counts() {
     assert_eq!(s.demotions, 1, "and wrote it back");
     assert_eq!(s.l1_stats.current_size, 2);
 }
+
+#[test]
+fn a_full_jsonl_l2_evicts_down_to_99_percent_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.l1.enabled = false;
+    config.l3.enabled = false;
+    config.l2.max_entries = Some(200);
+    let cache = open(config, &clock());
+    let items = (0..200).map(|i| (key(i), input(i))).collect();
+    cache.put_many(items).unwrap();
+    assert_eq!(
+        cache.statistics().l2_stats.current_size,
+        200,
+        "full, not over"
+    );
+    cache.put(&key(200), input(200)).unwrap();
+    let s = cache.statistics();
+    assert_eq!(
+        (s.l2_stats.current_size, s.l2_stats.evictions_lru),
+        (198, 3)
+    );
+    assert!(cache.get(&key(200)).unwrap().is_some(), "the new key stays");
+}

@@ -869,3 +869,22 @@ fn many_threads_read_and_write_at_once() {
     }
     assert_eq!(tier.len().unwrap(), 50);
 }
+
+#[test]
+fn new_databases_get_2k_pages_and_existing_ones_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let fresh = dir.path().join("fresh.db");
+    drop(open(&fresh, Schema::L3));
+    assert_eq!(page_size(&fresh), 2048);
+    let upstream = dir.path().join("upstream.db");
+    std::fs::copy(Path::new(FIXTURES).join("l3/proxywhirl.db"), &upstream).unwrap();
+    let before = page_size(&upstream);
+    drop(open(&upstream, Schema::L3));
+    assert_eq!(page_size(&upstream), before);
+}

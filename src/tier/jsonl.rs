@@ -1055,7 +1055,9 @@ impl JsonlTier {
         self.enforce_capacity(&batch_keys)
     }
 
-    /// Tombstones victims until this handle's index holds at most `max_entries` keys. The keys
+    /// Tombstones victims when this handle's index holds more than `max_entries` keys, down to
+    /// 99% of it (for a tier of 100 or more), so that one tombstone append per shard serves the
+    /// next puts too instead of one append per put. The keys
     /// just written are the last candidates: under LFU a new key has the fewest uses, and
     /// evicting it on arrival would keep every new key out of a full tier.
     fn enforce_capacity(&self, just_written: &[Arc<str>]) -> Result<()> {
@@ -1071,11 +1073,12 @@ impl JsonlTier {
         let mut count = 0u64;
         {
             let mut order = self.order.lock();
+            let target = max - max / 100;
             let protected: HashSet<&str> = just_written.iter().map(|k| &**k).collect();
             let others: Vec<Arc<str>> = order
                 .iter()
                 .filter(|k| !protected.contains(&***k))
-                .take(order.len().saturating_sub(max))
+                .take(order.len().saturating_sub(target))
                 .cloned()
                 .collect();
             for key in others {
@@ -1091,7 +1094,7 @@ impl JsonlTier {
                 });
                 count += 1;
             }
-            while order.len() > max {
+            while order.len() > target {
                 let Some(key) = order.pop_victim() else { break };
                 let id = shard_index(&key);
                 let st = &mut guards[id].st;

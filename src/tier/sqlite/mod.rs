@@ -174,9 +174,18 @@ impl From<rusqlite::Error> for OpenError {
     }
 }
 
+/// The page size of databases pwcache creates.
+const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
+
 /// The writer: WAL, the durability's `synchronous`, and the schema created or migrated.
 fn open_writer(path: &Path, schema: Schema, ctx: &TierContext) -> Result<Connection, OpenError> {
     let mut conn = connect(path)?;
+    // A new database gets 2 KiB pages (an existing one keeps its own; the setting is ignored
+    // once the file has content). A put commits every page it touched to the WAL, checksums
+    // included, so smaller pages make each commit cheaper: 2 KiB took a single-row L3 put from
+    // ~37 to ~30 µs on the development machine while a credentialed row (~500 bytes) still fits
+    // several to a leaf (`cargo run --release --example put_profile`).
+    conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
