@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::json_object::JsonObject;
 use crate::redact::mask_url_userinfo;
 use crate::time::Timestamp;
 
@@ -189,56 +190,39 @@ impl CacheEntry {
                 )
             }
         };
-        let out = EntryJson {
-            key: &self.key,
-            proxy_url,
-            username,
-            password,
-            source: &self.source,
-            fetch_time: self.fetch_time.to_rfc3339(),
-            last_accessed: self.last_accessed.to_rfc3339(),
-            access_count: self.access_count,
-            ttl_seconds: self.ttl_seconds,
-            expires_at: self.expires_at.to_rfc3339(),
-            health_status: self.health_status.as_str(),
-            failure_count: self.failure_count,
-            evicted_from_l1: self.evicted_from_l1,
-            last_health_check: self.last_health_check.map(Timestamp::to_rfc3339),
-            consecutive_health_failures: self.consecutive_health_failures,
-            consecutive_health_successes: self.consecutive_health_successes,
-            recovery_attempt: self.recovery_attempt,
-            next_check_time: self.next_check_time.map(Timestamp::to_rfc3339),
-            last_health_error: self.last_health_error.as_deref(),
-            total_health_checks: self.total_health_checks,
-            total_health_check_failures: self.total_health_check_failures,
-        };
-        serde_json::to_string(&out).expect("an entry always serialises")
+        let mut out = JsonObject::with_capacity(640);
+        out.str("key", &self.key);
+        out.str("proxy_url", proxy_url);
+        out.opt_str("username", username);
+        out.opt_str("password", password);
+        out.str("source", &self.source);
+        out.time("fetch_time", self.fetch_time);
+        out.time("last_accessed", self.last_accessed);
+        out.int("access_count", self.access_count);
+        out.int("ttl_seconds", self.ttl_seconds);
+        out.time("expires_at", self.expires_at);
+        out.plain_str("health_status", self.health_status.as_str());
+        out.int("failure_count", self.failure_count);
+        out.bool("evicted_from_l1", self.evicted_from_l1);
+        out.opt_time("last_health_check", self.last_health_check);
+        out.int(
+            "consecutive_health_failures",
+            self.consecutive_health_failures,
+        );
+        out.int(
+            "consecutive_health_successes",
+            self.consecutive_health_successes,
+        );
+        out.int("recovery_attempt", self.recovery_attempt);
+        out.opt_time("next_check_time", self.next_check_time);
+        out.opt_str("last_health_error", self.last_health_error.as_deref());
+        out.int("total_health_checks", self.total_health_checks);
+        out.int(
+            "total_health_check_failures",
+            self.total_health_check_failures,
+        );
+        out.finish()
     }
-}
-
-#[derive(Serialize)]
-struct EntryJson<'a> {
-    key: &'a str,
-    proxy_url: &'a str,
-    username: Option<&'a str>,
-    password: Option<&'a str>,
-    source: &'a str,
-    fetch_time: String,
-    last_accessed: String,
-    access_count: i64,
-    ttl_seconds: i64,
-    expires_at: String,
-    health_status: &'static str,
-    failure_count: i64,
-    evicted_from_l1: bool,
-    last_health_check: Option<String>,
-    consecutive_health_failures: i64,
-    consecutive_health_successes: i64,
-    recovery_attempt: i64,
-    next_check_time: Option<String>,
-    last_health_error: Option<&'a str>,
-    total_health_checks: i64,
-    total_health_check_failures: i64,
 }
 
 /// What a caller gives to `put`: only `proxy_url` is required; the rest defaults as DESIGN.md §2
@@ -462,6 +446,28 @@ mod tests {
             .unwrap()
             .resolve("k", now(), |_| 1);
         assert!(err.unwrap_err().to_string().contains("proxy_url"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the text in its strings, an entry's JSON parses back to what it holds.
+        #[test]
+        fn json_output_round_trips_any_text(
+            key in ".*", url in ".*", source in ".*", error in proptest::option::of(".*"),
+            user in proptest::option::of(".+"), count in 0i64..i64::MAX,
+        ) {
+            let mut e = CacheEntry::new(key.clone(), url.clone(), source.clone(), now(), 5);
+            e.username = user.clone().and_then(Secret::new);
+            e.last_health_error = error.clone();
+            e.access_count = count;
+            let v: serde_json::Value = serde_json::from_str(&e.to_json(Credentials::Plain)).unwrap();
+            proptest::prop_assert_eq!(v["key"].as_str(), Some(key.as_str()));
+            proptest::prop_assert_eq!(v["proxy_url"].as_str(), Some(url.as_str()));
+            proptest::prop_assert_eq!(v["source"].as_str(), Some(source.as_str()));
+            proptest::prop_assert_eq!(v["username"].as_str(), user.as_deref());
+            proptest::prop_assert_eq!(v["last_health_error"].as_str(), error.as_deref());
+            proptest::prop_assert_eq!(v["access_count"].as_i64(), Some(count));
+            proptest::prop_assert_eq!(v.as_object().unwrap().len(), 21);
+        }
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub mod entry;
 pub mod error;
 pub mod ffi;
 pub mod fsutil;
+mod json_object;
 pub mod key;
 pub mod manager;
 pub mod redact;

@@ -25,10 +25,12 @@ struct Slot {
     dirty: bool,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 struct State {
-    map: HashMap<Arc<str>, Slot>,
+    map: FastMap<Arc<str>, Slot>,
     order: EvictionOrder<Arc<str>>,
-    awaiting_write_back: HashMap<Arc<str>, CacheEntry>,
+    awaiting_write_back: FastMap<Arc<str>, CacheEntry>,
 }
 
 /// The result of reading L1.
@@ -54,9 +56,9 @@ impl MemoryTier {
     pub fn new(max_entries: Option<u64>, policy: EvictionPolicy) -> MemoryTier {
         MemoryTier {
             state: Mutex::new(State {
-                map: HashMap::new(),
+                map: FastMap::default(),
                 order: EvictionOrder::new(policy),
-                awaiting_write_back: HashMap::new(),
+                awaiting_write_back: FastMap::default(),
             }),
             max_entries: max_entries.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         }
