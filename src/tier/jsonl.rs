@@ -433,6 +433,8 @@ struct ShardState {
     inode: u64,
     /// Bytes read into the index: always the end of a complete line.
     scanned: u64,
+    /// The file's length when last looked at (by `refresh`): where an append under the lock lands.
+    len: u64,
     /// Bytes of the live records, their `\n` included.
     live_bytes: u64,
     map: HashMap<Arc<str>, Slot>,
@@ -685,6 +687,7 @@ impl JsonlTier {
                         dev: loaded.dev,
                         inode: loaded.inode,
                         scanned: loaded.complete_len,
+                        len: loaded.complete_len,
                         live_bytes: live[id],
                         map,
                     },
@@ -737,10 +740,13 @@ impl JsonlTier {
         };
         if meta.ino() != st.inode || meta.dev() != st.dev || meta.len() < st.scanned {
             self.rescan(st)
-        } else if meta.len() > st.scanned {
-            self.scan_range(st, st.scanned, meta.len(), false)
         } else {
-            Ok(())
+            st.len = meta.len();
+            if meta.len() > st.scanned {
+                self.scan_range(st, st.scanned, meta.len(), false)
+            } else {
+                Ok(())
+            }
         }
     }
 
@@ -840,6 +846,11 @@ impl JsonlTier {
                 order.remove(slot.handle);
             }
         }
+        st.len = loaded
+            .file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", &st.path, e))?
+            .len();
         st.file = loaded.file;
         st.dev = loaded.dev;
         st.inode = loaded.inode;
@@ -856,11 +867,7 @@ impl JsonlTier {
         // lines land at the length read below (no seek to find out where they went).
         let _locked = FileLock::exclusive(lock, &lock_path)?;
         self.refresh(st)?;
-        let file_len = st
-            .file
-            .metadata()
-            .map_err(|e| Error::io("cannot stat", &st.path, e))?
-            .len();
+        let file_len = st.len;
         let remnant = file_len > st.scanned;
         let mut buf = Vec::new();
         if remnant {
