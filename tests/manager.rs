@@ -800,3 +800,34 @@ fn a_full_jsonl_l2_evicts_down_to_99_percent_at_once() {
     );
     assert!(cache.get(&key(200)).unwrap().is_some(), "the new key stays");
 }
+
+#[test]
+fn a_write_back_records_reads_without_undoing_another_handles_put() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let mut small = config(dir.path());
+        small.l1.max_entries = Some(1);
+        let a = open(small, &clock);
+        a.put("k", input(1)).unwrap();
+        a.get("k").unwrap();
+        a.get("k").unwrap();
+        // Another handle stores a newer entry under the same key.
+        open(config(dir.path()), &clock).put("k", input(2)).unwrap();
+        a.put("other", input(3)).unwrap(); // evicts k from a's L1: its reads are written back
+        for (l2, l3) in [(true, false), (false, true)] {
+            let mut one_tier = config(dir.path());
+            one_tier.l1.enabled = false;
+            one_tier.l2.enabled = l2;
+            one_tier.l3.enabled = l3;
+            let e = open(one_tier, &clock).get("k").unwrap().unwrap();
+            assert_eq!(
+                e.proxy_url,
+                url(2),
+                "the newer put survives (L2 {l2}, L3 {l3})"
+            );
+            assert!(e.evicted_from_l1);
+            assert!(e.access_count >= 3, "a's two reads, plus this one");
+        }
+    }
+}

@@ -14,7 +14,7 @@ mod locks;
 mod slot;
 mod warm;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -446,6 +446,7 @@ impl Inner {
         let mut held = self.locks.lock_keys(entries.iter().map(|e| e.key.as_str()));
         let mut batch = entries;
         let mut left = Vec::new();
+        let mut written_back = Vec::new();
         let mut demoted = 0;
         if let Some(l1) = &self.l1 {
             let mut victims = Vec::new();
@@ -455,23 +456,22 @@ impl Inner {
             let (taken, rest) = self.take_victims(victims, &mut held);
             demoted = taken.len();
             left = rest;
-            if demoted > 0 {
-                batch.extend(taken);
-                batch = last_per_key(batch);
-            }
+            written_back = fold_victims_into(&mut batch, taken);
         }
         let mut stored = self.l1.is_some();
         let mut written_below = false;
         for (_, slot) in self.lower() {
-            match slot.call(|t| t.put_many(&batch)) {
+            match slot.call(|t| t.put_batch(&batch, &written_back)) {
                 Ok(Some(())) => {
                     stored = true;
                     written_below = true;
                 }
-                Ok(None) => slot.missed_keys(batch.iter().map(|e| e.key.as_str())),
+                Ok(None) => {
+                    slot.missed_keys(batch.iter().chain(&written_back).map(|e| e.key.as_str()))
+                }
                 Err(e) => {
                     log::warn!("{}: write failed: {e}", slot.name);
-                    slot.missed_keys(batch.iter().map(|e| e.key.as_str()));
+                    slot.missed_keys(batch.iter().chain(&written_back).map(|e| e.key.as_str()));
                 }
             }
         }
@@ -531,7 +531,7 @@ impl Inner {
         }
         let mut written = false;
         for (_, slot) in self.lower() {
-            match slot.call(|t| t.put_many(&entries)) {
+            match slot.call(|t| t.put_batch(&[], &entries)) {
                 Ok(Some(())) => written = true,
                 Ok(None) => slot.missed_keys(entries.iter().map(|e| e.key.as_str())),
                 Err(e) => {
@@ -753,21 +753,32 @@ impl Drop for Inner {
             return;
         }
         for (_, slot) in self.lower() {
-            if let Err(e) = slot.call(|t| t.put_many(&dirty)) {
+            if let Err(e) = slot.call(|t| t.put_batch(&[], &dirty)) {
                 log::warn!("{}: cannot save access counters at close: {e}", slot.name);
             }
         }
     }
 }
 
-/// Keeps the last entry of each key, in the order of those last occurrences.
-fn last_per_key(batch: Vec<CacheEntry>) -> Vec<CacheEntry> {
-    let mut seen: HashSet<String> = HashSet::with_capacity(batch.len());
-    let mut out: Vec<CacheEntry> = batch
-        .into_iter()
-        .rev()
-        .filter(|e| seen.insert(e.key.clone()))
+/// Puts L1's victims where they belong in a batch: a victim whose key the batch stores (evicted
+/// by the batch itself, so not yet below) replaces that entry; the others are returned, to be
+/// written back as entries the lower tiers already hold.
+fn fold_victims_into(batch: &mut [CacheEntry], victims: Vec<CacheEntry>) -> Vec<CacheEntry> {
+    if victims.is_empty() {
+        return victims;
+    }
+    // The last position of each key (a warm batch may repeat a key; the last one is in L1).
+    let position: HashMap<String, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.key.clone(), i))
         .collect();
-    out.reverse();
-    out
+    let mut written_back = Vec::new();
+    for victim in victims {
+        match position.get(&victim.key) {
+            Some(&i) => batch[i] = victim,
+            None => written_back.push(victim),
+        }
+    }
+    written_back
 }

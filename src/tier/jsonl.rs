@@ -1191,6 +1191,25 @@ impl JsonlTier {
     }
 
     /// Reads and decodes the record of `key` in a locked shard.
+    /// The record stored under `key` as it is on disk (credentials still tokens); `None` when
+    /// the key is absent or its line does not parse as a record of that key.
+    fn current_record(&self, key: &str) -> Result<Option<Record>> {
+        let mut guard = self.shards[shard_index(key)].lock();
+        self.refresh(&mut guard.st)?;
+        let st = &guard.st;
+        let Some(slot) = st.map.get(key) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
+        match st.file.read_exact_at(&mut buf, slot.offset) {
+            Ok(()) => Ok(serde_json::from_slice::<Record>(&buf)
+                .ok()
+                .filter(|r| r.key == key)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(Error::io("cannot read", &st.path, e)),
+        }
+    }
+
     fn read_record(
         &self,
         st: &ShardState,
@@ -1290,10 +1309,28 @@ impl Tier for JsonlTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        let records = entries
+        self.put_batch(entries, &[])
+    }
+
+    /// A written-back entry is appended as the record this tier holds with the entry's counters
+    /// and `evicted_from_l1`, so a newer record another handle appended meanwhile keeps the rest
+    /// of its fields (credentials stay the tokens they were: nothing is decrypted).
+    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
+        let mut records = stored
             .iter()
             .map(|e| encode_entry(e, &self.ctx.crypto))
             .collect::<Result<Vec<_>>>()?;
+        for entry in written_back {
+            records.push(match self.current_record(&entry.key)? {
+                Some(mut record) => {
+                    record.access_count = entry.access_count;
+                    record.last_accessed = entry.last_accessed.to_rfc3339();
+                    record.evicted_from_l1 = entry.evicted_from_l1;
+                    record
+                }
+                None => encode_entry(entry, &self.ctx.crypto)?,
+            });
+        }
         self.write_records(records)
     }
 

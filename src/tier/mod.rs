@@ -55,6 +55,19 @@ pub trait Tier: Send + Sync {
         self.put_many(std::slice::from_ref(entry))
     }
 
+    /// One batch of `stored` entries and of `written_back` ones: entries leaving L1 (evicted, or
+    /// saved at close) whose other fields this tier already holds, as only `access_count`,
+    /// `last_accessed` and `evicted_from_l1` change while an entry sits in L1. A tier may record
+    /// just those for them (no index to rewrite), storing whole any it does not hold. By default,
+    /// everything is stored whole.
+    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
+        if written_back.is_empty() {
+            return self.put_many(stored);
+        }
+        let all: Vec<CacheEntry> = stored.iter().chain(written_back).cloned().collect();
+        self.put_many(&all)
+    }
+
     /// Removes `key`; `true` when it was stored.
     fn delete(&self, key: &str) -> Result<bool>;
 

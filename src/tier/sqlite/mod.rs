@@ -400,50 +400,28 @@ impl SqliteTier {
     }
 
     /// Collects the keys a `... RETURNING key` statement gives.
-    fn returned_keys(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let keys = stmt.query_map(params, |row| row.get::<_, String>(0))?;
-        keys.collect()
-    }
-}
-
-impl Tier for SqliteTier {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
-        match self.read("get", |conn| self.lookup(conn, key))? {
-            None => Ok(None),
-            Some(Ok(entry)) => Ok(Some(entry)),
-            Some(Err(Undecodable::Crypto(e))) => Err(e),
-            Some(Err(Undecodable::Corrupt(_))) => self.drop_corrupt(key),
-        }
-    }
-
-    fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        if entries.is_empty() {
+    /// Stores `stored` whole and records the counters of `written_back` (entries leaving L1: only
+    /// `access_count`, `last_accessed` and `evicted_from_l1` changed while they were there), in
+    /// one transaction. A written-back entry this tier does not hold is stored whole.
+    fn write_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
+        if stored.is_empty() && written_back.is_empty() {
             return Ok(());
         }
         // Encryption is the slow part: done before the write lock is taken.
-        let encoded = entries
+        let encoded = stored
             .iter()
             .map(|e| codec::encode(e, &self.ctx.crypto))
             .collect::<Result<Vec<Vec<Value>>>>()?;
         let now = Value::Real(SystemClock.now().as_epoch_seconds());
         let max = self.ctx.max_entries;
-        let evicted = self.write("put", |tx, rows| {
+        let (evicted, not_held) = self.write("put", |tx, rows| {
             let mut count = match max {
                 Some(_) => Some(rows.sync(tx, &self.sql)?),
                 None => None,
             };
             let mut upsert = tx.prepare_cached(&self.sql.upsert)?;
             let mut exists = tx.prepare_cached(&self.sql.exists)?;
-            for (entry, values) in entries.iter().zip(&encoded) {
+            for (entry, values) in stored.iter().zip(&encoded) {
                 if let Some(n) = &mut count
                     && !exists.exists([&entry.key])?
                 {
@@ -470,13 +448,33 @@ impl Tier for SqliteTier {
                     }
                 }
             }
+            let mut record_use = tx.prepare_cached(&self.sql.record_use)?;
+            let mut not_held = Vec::new();
+            for entry in written_back {
+                let mut params = vec![
+                    Value::Text(entry.key.clone()),
+                    Value::Integer(entry.access_count),
+                    Value::Real(entry.last_accessed.as_epoch_seconds()),
+                    Value::Integer(i64::from(entry.evicted_from_l1)),
+                ];
+                if self.schema == Schema::L3 {
+                    params.push(now.clone());
+                }
+                if record_use.execute(rusqlite::params_from_iter(&params))? == 0 {
+                    not_held.push(entry.clone());
+                }
+            }
             let mut evicted = 0;
             if let (Some(max), Some(n)) = (max, count) {
                 if n > max {
                     // The keys just written are the last candidates: under LFU a new key has the
                     // fewest uses, and evicting it on arrival would keep every new key out.
                     let written = serde_json::Value::from(
-                        entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+                        stored
+                            .iter()
+                            .chain(written_back)
+                            .map(|e| e.key.as_str())
+                            .collect::<Vec<_>>(),
                     )
                     .to_string();
                     let others = Self::returned_keys(
@@ -492,7 +490,7 @@ impl Tier for SqliteTier {
                 }
                 rows.known = Some(n - evicted as u64);
             }
-            Ok(evicted)
+            Ok((evicted, not_held))
         })?;
         if evicted > 0 {
             self.ctx.counters.add(Counter::EvictionsLru, evicted as u64);
@@ -503,7 +501,42 @@ impl Tier for SqliteTier {
                 max.unwrap_or(0)
             );
         }
-        Ok(())
+        // Written-back entries this tier did not hold (evicted here, or missed while it was
+        // degraded) are stored whole: rare, so a second transaction.
+        self.write_batch(&not_held, &[])
+    }
+
+    fn returned_keys(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let keys = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+        keys.collect()
+    }
+}
+
+impl Tier for SqliteTier {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
+        match self.read("get", |conn| self.lookup(conn, key))? {
+            None => Ok(None),
+            Some(Ok(entry)) => Ok(Some(entry)),
+            Some(Err(Undecodable::Crypto(e))) => Err(e),
+            Some(Err(Undecodable::Corrupt(_))) => self.drop_corrupt(key),
+        }
+    }
+
+    fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
+        self.write_batch(entries, &[])
+    }
+
+    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
+        self.write_batch(stored, written_back)
     }
 
     fn delete(&self, key: &str) -> Result<bool> {

@@ -250,6 +250,10 @@ pub(super) struct Sql {
     pub evict: String,
     /// The same among the rows whose key is not in the JSON array `?2` (the keys just written).
     pub evict_others: String,
+    /// What changes while an entry sits in L1: `?1` key, `?2` access_count, `?3` last_accessed,
+    /// `?4` evicted_from_l1 (and `?5` updated_at in L3). No indexed column is set, so no index
+    /// page is written.
+    pub record_use: String,
     pub count: String,
 }
 
@@ -315,6 +319,14 @@ impl Sql {
                   ORDER BY {order} LIMIT ?1) RETURNING key"
             ),
             count: format!("SELECT COUNT(*) FROM {table}"),
+            record_use: match schema {
+                Schema::L2 => "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
+                               evicted_from_l1 = ?4 WHERE key = ?1"
+                    .to_string(),
+                Schema::L3 => "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
+                               evicted_from_l1 = ?4, updated_at = ?5 WHERE key = ?1"
+                    .to_string(),
+            },
         }
     }
 }
