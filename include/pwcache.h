@@ -211,6 +211,33 @@ enum pw_status pw_cache_put(struct pw_cache *cache,
                             const char *entry_json);
 
 /**
+ * Stores many entries at once, in every enabled tier, as one batch (one transaction) per tier.
+ *
+ * `entries_json` is a JSON array of entry objects. Each is an entry as for pw_cache_put(), plus
+ * a required `key` field: a non-empty string, the key the entry is stored under. Every item is
+ * validated before anything is stored: if one is invalid, nothing is stored and the message
+ * names the item's 0-based index and the field ("item 2: entry: field `proxy_url` ...").
+ * The empty array stores nothing and succeeds. When a key appears twice, the later item wins.
+ *
+ * Ownership: `entries_json` is borrowed for the call. `out_stored` (may be NULL) receives the
+ * number of entries stored (the array's length); it is 0 on any status other than `PW_OK`.
+ *
+ * Returns:
+ * - `PW_OK` when at least one tier stored the batch;
+ * - `PW_INVALID_ARGUMENT` if `cache` or `entries_json` is NULL;
+ * - `PW_INVALID_JSON` if `entries_json` is not UTF-8, not JSON or not an array, or if an item
+ *   is not an object, lacks `key` or `proxy_url`, has an unknown field or a value of the wrong
+ *   type or out of bounds (nothing is stored);
+ * - `PW_STORAGE_ERROR` if no enabled tier could store the batch;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_put_many(struct pw_cache *cache,
+                                 const char *entries_json,
+                                 uint64_t *out_stored);
+
+/**
  * Looks `key` up (L1, then L2, then L3) and returns the entry as JSON.
  *
  * A hit counts as an access (`access_count + 1`, `last_accessed = now`) and is promoted into

@@ -258,38 +258,48 @@ pub struct EntryInput {
 /// Parses JSON text into `T`, naming the offending field in the error.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let secret_field = ["username", "password", "encryption_key"]
-            .iter()
-            .any(|name| path.rsplit('.').next() == Some(name));
-        let text = inner.to_string();
-        // serde quotes a rejected value ("invalid type: string \"...\""); it may be a secret
-        // typed into the wrong field, so only the expectation is kept.
-        let expected = (text.starts_with("invalid type") || text.starts_with("invalid value"))
-            .then(|| text.split_once(", expected ").map(|(_, e)| e))
-            .flatten()
-            .map(|e| e.split(" at line ").next().unwrap_or(e));
-        if path.is_empty() || path == "." {
-            match expected {
-                Some(e) => Error::InvalidJson(format!("{what}: invalid JSON, expected {e}")),
-                None => Error::InvalidJson(format!("{what}: {inner}")),
-            }
-        } else if let Some(e) = expected {
-            Error::InvalidJson(format!(
-                "{what}: field `{path}`: wrong type or value, expected {e}"
-            ))
-        } else if secret_field {
-            // serde quotes the offending value; for a credential or a key, that is the secret.
-            Error::InvalidJson(format!("{what}: field `{path}` must be a string or null"))
-        } else {
-            Error::InvalidJson(format!("{what}: field `{path}`: {inner}"))
-        }
-    })?;
+    let value: T =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| describe_json_error(what, e))?;
     de.end()
         .map_err(|e| Error::InvalidJson(format!("{what}: {e}")))?;
     Ok(value)
+}
+
+/// [`parse_json`] for an already parsed JSON value.
+fn parse_value<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| describe_json_error(what, e))
+}
+
+/// The message of a deserialisation error: the field's path and what was expected, never the
+/// rejected value (it may be a secret typed into the wrong field).
+fn describe_json_error(what: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let secret_field = ["username", "password", "encryption_key"]
+        .iter()
+        .any(|name| path.rsplit('.').next() == Some(name));
+    let text = inner.to_string();
+    // serde quotes a rejected value ("invalid type: string \"...\""); it may be a secret
+    // typed into the wrong field, so only the expectation is kept.
+    let expected = (text.starts_with("invalid type") || text.starts_with("invalid value"))
+        .then(|| text.split_once(", expected ").map(|(_, e)| e))
+        .flatten()
+        .map(|e| e.split(" at line ").next().unwrap_or(e));
+    if path.is_empty() || path == "." {
+        match expected {
+            Some(e) => Error::InvalidJson(format!("{what}: invalid JSON, expected {e}")),
+            None => Error::InvalidJson(format!("{what}: {inner}")),
+        }
+    } else if let Some(e) = expected {
+        Error::InvalidJson(format!(
+            "{what}: field `{path}`: wrong type or value, expected {e}"
+        ))
+    } else if secret_field {
+        // serde quotes the offending value; for a credential or a key, that is the secret.
+        Error::InvalidJson(format!("{what}: field `{path}` must be a string or null"))
+    } else {
+        Error::InvalidJson(format!("{what}: field `{path}`: {inner}"))
+    }
 }
 
 impl EntryInput {
@@ -305,6 +315,40 @@ impl EntryInput {
     /// object are [`Error::InvalidJson`] naming the field.
     pub fn from_json(text: &str) -> Result<EntryInput> {
         parse_json("entry", text)
+    }
+
+    /// Parses the JSON array given to `put_many`: each item is an entry object as for
+    /// [`EntryInput::from_json`] with a required non-empty string `key`, the key it is stored
+    /// under. Returns the `(key, input)` pairs in order. Text that is not a JSON array, or an
+    /// item that is invalid, is [`Error::InvalidJson`]; an item's message starts with
+    /// `item <index>:` (0-based) and names the field.
+    pub fn list_from_json(text: &str) -> Result<Vec<(String, EntryInput)>> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::InvalidJson(format!("entries: {e}")))?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(Error::InvalidJson(
+                "entries: expected a JSON array of entry objects".into(),
+            ));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let item_error =
+                    |message: &str| Error::InvalidJson(format!("item {index}: entry: {message}"));
+                if !item.is_object() {
+                    return Err(item_error("expected a JSON object"));
+                }
+                let mut input: EntryInput =
+                    parse_value("entry", item).map_err(|e| e.in_item(index))?;
+                match input.key.take() {
+                    Some(key) if !key.is_empty() => Ok((key, input)),
+                    _ => Err(item_error(
+                        "field `key` is required and must be a non-empty string",
+                    )),
+                }
+            })
+            .collect()
     }
 
     /// Applies the defaults and checks the bounds. `ttl_for_source` gives the TTL of a source that
@@ -468,6 +512,87 @@ mod tests {
             proptest::prop_assert_eq!(v["access_count"].as_i64(), Some(count));
             proptest::prop_assert_eq!(v.as_object().unwrap().len(), 21);
         }
+    }
+
+    #[test]
+    fn a_list_parses_in_order_with_each_key() {
+        let items = EntryInput::list_from_json(
+            r#"[{"key":"a","proxy_url":"http://a:1","password":"p"},
+                {"proxy_url":"http://b:1","key":"b","source":"s"}]"#,
+        )
+        .unwrap();
+        let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert!(items.iter().all(|(_, input)| input.key.is_none()));
+        assert_eq!(items[1].1.source.as_deref(), Some("s"));
+        let e = items[0].1.clone().resolve("a", now(), |_| 1).unwrap();
+        assert_eq!(e.password.unwrap().expose(), "p");
+        assert!(EntryInput::list_from_json("[]").unwrap().is_empty());
+        assert!(EntryInput::list_from_json(" [ ] \n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_list_that_is_not_an_array_is_rejected() {
+        for bad in [
+            "",
+            "{}",
+            r#"{"key":"a","proxy_url":"x"}"#,
+            "null",
+            "3",
+            "[",
+            "[] []",
+        ] {
+            let err = EntryInput::list_from_json(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidJson, "{bad:?}");
+            assert!(err.to_string().starts_with("entries:"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_item_is_named_by_index_and_field() {
+        let cases = [
+            (
+                r#"[{"key":"a","proxy_url":"x"}, 7]"#,
+                "item 1:",
+                "JSON object",
+            ),
+            (
+                r#"[{"key":"a","proxy_url":"x"}, ["b"]]"#,
+                "item 1:",
+                "JSON object",
+            ),
+            (r#"[{"proxy_url":"x"}]"#, "item 0:", "`key`"),
+            (r#"[{"key":"","proxy_url":"x"}]"#, "item 0:", "`key`"),
+            (r#"[{"key":null,"proxy_url":"x"}]"#, "item 0:", "`key`"),
+            (r#"[{"key":5,"proxy_url":"x"}]"#, "item 0:", "`key`"),
+            (
+                r#"[{"key":"a","proxy_url":"x"},{"key":"b","proxy_url":"y","colour":1}]"#,
+                "item 1:",
+                "colour",
+            ),
+            (
+                r#"[{"key":"a","proxy_url":"x","access_count":"3"}]"#,
+                "item 0:",
+                "access_count",
+            ),
+        ];
+        for (text, index, field) in cases {
+            let err = EntryInput::list_from_json(text).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidJson, "{text}");
+            assert!(message.starts_with(index), "{text}: {message}");
+            assert!(message.contains(field), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_credential_of_the_wrong_type_in_a_list_is_not_quoted() {
+        let err =
+            EntryInput::list_from_json(r#"[{"key":"a","proxy_url":"x","password":["hunter2"]}]"#)
+                .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("password"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]

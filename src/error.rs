@@ -46,6 +46,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error, its message prefixed with `item <index>: ` (the 0-based position of the
+    /// input it is about in a batch). Kinds whose message carries a context are unchanged.
+    pub fn in_item(self, index: usize) -> Error {
+        let prefix = |m: String| format!("item {index}: {m}");
+        match self {
+            Error::NotFound(m) => Error::NotFound(prefix(m)),
+            Error::InvalidArgument(m) => Error::InvalidArgument(prefix(m)),
+            Error::InvalidJson(m) => Error::InvalidJson(prefix(m)),
+            Error::Storage(m) => Error::Storage(prefix(m)),
+            Error::Unsupported(m) => Error::Unsupported(prefix(m)),
+            Error::Crypto(m) => Error::Crypto(prefix(m)),
+            other @ (Error::Io { .. } | Error::Sqlite { .. }) => other,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound(_) => ErrorKind::NotFound,

@@ -595,6 +595,46 @@ fn put_many_stores_all_or_nothing_on_invalid_input() {
 }
 
 #[test]
+fn put_many_json_names_the_bad_item_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    let good = r#"[{"key":"a","proxy_url":"http://a:1","username":"u","password":"p"},
+                   {"key":"b","proxy_url":"http://b:1","ttl_seconds":60}]"#;
+    assert_eq!(cache.put_many_json(good).unwrap(), 2);
+    let a = cache.get("a").unwrap().unwrap();
+    assert_eq!(a.password.unwrap().expose(), "p");
+    assert_eq!(cache.get("b").unwrap().unwrap().ttl_seconds, 60);
+    assert_eq!(cache.put_many_json("[]").unwrap(), 0);
+
+    // Valid JSON whose third item fails resolution (a bound), and one missing its URL.
+    for (bad, field) in [
+        (
+            r#"[{"key":"c","proxy_url":"x"},{"key":"d","proxy_url":"y"},
+                {"key":"e","proxy_url":"z","failure_count":-1}]"#,
+            "failure_count",
+        ),
+        (
+            r#"[{"key":"c","proxy_url":"x"},{"key":"d","proxy_url":"y"},{"key":"e"}]"#,
+            "proxy_url",
+        ),
+    ] {
+        let err = cache.put_many_json(bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidJson);
+        let message = err.to_string();
+        assert!(message.starts_with("item 2:"), "{message}");
+        assert!(message.contains(field), "{message}");
+    }
+    assert!(
+        cache.get("c").unwrap().is_none(),
+        "nothing of a bad batch is stored"
+    );
+    let err = cache.put_many(vec![(key(1), input(1)), (String::new(), input(2))]);
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().starts_with("item 1:"), "{err}");
+}
+
+#[test]
 fn l2_capacity_is_honoured_with_the_configured_policy() {
     for backend in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
         let dir = tempfile::tempdir().unwrap();

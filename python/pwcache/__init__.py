@@ -138,6 +138,16 @@ class Cache:
     def put(self, key: str, entry: dict[str, Any]) -> None:
         _lib.pw_cache_put(self._h(), _text(key, "key"), json.dumps(entry).encode())
 
+    def put_many(self, entries: list[dict[str, Any]]) -> int:
+        """Stores many entries in one batch per tier; each dict has its "key". Every entry is
+        validated first: if one is invalid (InvalidJson naming its index), nothing is stored.
+        Returns the number stored."""
+        if not isinstance(entries, (list, tuple)):
+            raise TypeError(f"entries must be a list of dicts, not {type(entries).__name__}")
+        stored = ctypes.c_uint64()
+        _lib.pw_cache_put_many(self._h(), json.dumps(list(entries)).encode(), ctypes.byref(stored))
+        return stored.value
+
     def get(self, key: str) -> dict[str, Any] | None:
         out = ctypes.c_void_p()
         try:

@@ -169,20 +169,29 @@ impl CacheManager {
     }
 
     /// Stores many entries as one batch per tier (one transaction each). Every input is
-    /// validated first; if one is invalid nothing is stored. Returns how many were stored.
+    /// validated first; if one is invalid nothing is stored, and the error's message starts
+    /// with `item <index>:`. Returns how many were stored.
     pub fn put_many(&self, items: Vec<(String, EntryInput)>) -> Result<u64> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let entries = items
             .into_iter()
-            .map(|(key, input)| {
-                check_key(&key)?;
-                input.resolve(&key, now, |s| inner.config.ttl_for_source(s))
+            .enumerate()
+            .map(|(index, (key, input))| {
+                check_key(&key)
+                    .and_then(|()| input.resolve(&key, now, |s| inner.config.ttl_for_source(s)))
+                    .map_err(|e| e.in_item(index))
             })
             .collect::<Result<Vec<_>>>()?;
         let n = entries.len() as u64;
         inner.store(entries)?;
         Ok(n)
+    }
+
+    /// [`CacheManager::put_many`] with the entries as a JSON array of entry objects, each with
+    /// its `key` ([`EntryInput::list_from_json`]).
+    pub fn put_many_json(&self, entries_json: &str) -> Result<u64> {
+        self.put_many(EntryInput::list_from_json(entries_json)?)
     }
 
     /// The entry under `key`, counted as read; `None` on a miss or an expired entry.

@@ -63,6 +63,43 @@ static void put_get_delete_round_trip(void) {
   pw_cache_free(cache);
 }
 
+static void put_many_stores_a_batch(void) {
+  pw_cache *cache = pwt_cache("", NULL);
+  uint64_t stored = 99;
+  CHECK_OK(pw_cache_put_many(cache,
+                             "[{\"key\": \"a\", \"proxy_url\": \"http://10.0.0.1:80\","
+                             "  \"username\": \"alice\", \"password\": \"pw1\"},"
+                             " {\"key\": \"b\", \"proxy_url\": \"http://10.0.0.2:80\","
+                             "  \"source\": \"batch\", \"ttl_seconds\": 120},"
+                             " {\"proxy_url\": \"http://10.0.0.3:80\", \"key\": \"c\"}]",
+                             &stored));
+  CHECK(stored == 3);
+  char *json = NULL;
+  CHECK_OK(pw_cache_get(cache, "a", &json));
+  CHECK_CONTAINS(json, "\"key\":\"a\"");
+  CHECK_CONTAINS(json, "\"password\":\"pw1\"");
+  pw_string_free(json);
+  CHECK_OK(pw_cache_get(cache, "b", &json));
+  CHECK_CONTAINS(json, "\"source\":\"batch\"");
+  CHECK_CONTAINS(json, "\"ttl_seconds\":120");
+  pw_string_free(json);
+  CHECK_OK(pw_cache_get(cache, "c", &json));
+  pw_string_free(json);
+  char *stats = NULL;
+  CHECK_OK(pw_cache_get_statistics(cache, &stats));
+  CHECK_CONTAINS(stats, "\"l3_stats\":{\"hits\":0,\"misses\":0,\"current_size\":3");
+  pw_string_free(stats);
+
+  /* The empty array stores nothing; out_stored may be NULL. */
+  stored = 99;
+  CHECK_OK(pw_cache_put_many(cache, "[]", &stored));
+  CHECK(stored == 0);
+  CHECK_OK(pw_cache_put_many(cache, "[{\"key\": \"d\", \"proxy_url\": \"http://d:1\"}]", NULL));
+  CHECK_OK(pw_cache_get(cache, "d", &json));
+  pw_string_free(json);
+  pw_cache_free(cache);
+}
+
 static void an_expired_entry_is_not_found(void) {
   pw_cache *cache = pwt_cache("", NULL);
   CHECK_OK(pw_cache_put(cache, "old", "{\"proxy_url\": \"http://h:1\", \"ttl_seconds\": 0}"));
@@ -242,6 +279,7 @@ int main(void) {
   last_error_is_empty_until_a_failure_and_after_a_success();
   generate_cache_key_matches_upstream();
   put_get_delete_round_trip();
+  put_many_stores_a_batch();
   an_expired_entry_is_not_found();
   clear_and_cleanup_count_keys();
   invalidate_by_health_evicts_at_the_threshold();

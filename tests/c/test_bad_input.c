@@ -28,6 +28,16 @@ static void null_pointers(pw_cache *cache) {
   CHECK_STATUS(pw_cache_put(cache, "k", NULL), PW_INVALID_ARGUMENT);
   CHECK_CONTAINS(pw_last_error(), "entry_json");
 
+  n = 7;
+  CHECK_STATUS(pw_cache_put_many(NULL, "[]", &n), PW_INVALID_ARGUMENT);
+  CHECK_CONTAINS(pw_last_error(), "cache");
+  CHECK(n == 0);
+  n = 7;
+  CHECK_STATUS(pw_cache_put_many(cache, NULL, &n), PW_INVALID_ARGUMENT);
+  CHECK_CONTAINS(pw_last_error(), "entries_json");
+  CHECK(n == 0);
+  CHECK_STATUS(pw_cache_put_many(NULL, NULL, NULL), PW_INVALID_ARGUMENT);
+
   CHECK_STATUS(pw_cache_get(NULL, "k", &s), PW_INVALID_ARGUMENT);
   CHECK(s == NULL);
   s = SENTINEL_STR;
@@ -113,6 +123,7 @@ static void invalid_utf8_and_empty_strings(pw_cache *cache) {
 
   /* JSON text that is not UTF-8 is PW_INVALID_JSON. */
   CHECK_STATUS(pw_cache_put(cache, "k", BAD_UTF8_JSON), PW_INVALID_JSON);
+  CHECK_STATUS(pw_cache_put_many(cache, BAD_UTF8_JSON, NULL), PW_INVALID_JSON);
   pw_cache *c = NULL;
   CHECK_STATUS(pw_cache_new(BAD_UTF8_JSON, &c), PW_INVALID_JSON);
   CHECK(c == NULL);
@@ -163,6 +174,51 @@ static void malformed_json_and_unknown_keys(pw_cache *cache) {
   CHECK(access(out, F_OK) != 0); /* nothing written */
 }
 
+static void put_many_rejects_bad_batches(pw_cache *cache) {
+  /* Not JSON, not an array. */
+  const char *not_arrays[] = {"", "[", "not json", "{}", "null", "3",
+                              "{\"key\": \"k\", \"proxy_url\": \"http://h:1\"}", "[] []"};
+  for (size_t i = 0; i < sizeof not_arrays / sizeof not_arrays[0]; i++) {
+    uint64_t n = 7;
+    CHECK_STATUS(pw_cache_put_many(cache, not_arrays[i], &n), PW_INVALID_JSON);
+    CHECK(n == 0);
+    CHECK(pw_last_error()[0] != '\0');
+  }
+  CHECK_STATUS(pw_cache_put_many(cache, "{}", NULL), PW_INVALID_JSON);
+  CHECK_CONTAINS(pw_last_error(), "array");
+
+  /* One invalid item rejects the whole batch; the message names its index and field. */
+  struct {
+    const char *json, *index, *field;
+  } items[] = {
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\"}, {\"proxy_url\": \"http://h:2\"}]",
+       "item 1", "key"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\"}, {\"key\": \"\", \"proxy_url\": \"x\"}]",
+       "item 1", "key"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\"}, {\"key\": \"m1\"}]", "item 1",
+       "proxy_url"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\"}, {\"key\": \"m1\", \"proxy_url\": \"x\"},"
+       " {\"key\": \"m2\", \"proxy_url\": \"x\", \"colour\": 1}]",
+       "item 2", "colour"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\", \"ttl_seconds\": -1}]", "item 0",
+       "ttl_seconds"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\"}, 42]", "item 1", "object"},
+      {"[{\"key\": \"m0\", \"proxy_url\": \"http://h:1\", \"password\": 12345}]", "item 0",
+       "password"},
+  };
+  for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+    uint64_t n = 7;
+    CHECK_STATUS(pw_cache_put_many(cache, items[i].json, &n), PW_INVALID_JSON);
+    CHECK(n == 0);
+    CHECK_CONTAINS(pw_last_error(), items[i].index);
+    CHECK_CONTAINS(pw_last_error(), items[i].field);
+  }
+  CHECK(strstr(pw_last_error(), "12345") == NULL); /* a credential is never quoted */
+  char *s = SENTINEL_STR;
+  CHECK_STATUS(pw_cache_get(cache, "m0", &s), PW_NOT_FOUND); /* nothing was stored */
+  CHECK(s == NULL);
+}
+
 static void bad_intervals_and_levels(pw_cache *cache) {
   pw_ttl *t = (pw_ttl *)&t;
   const double bad[] = {0.0, -1.0, INFINITY, -INFINITY, NAN, 1e300};
@@ -178,6 +234,7 @@ int main(void) {
   null_pointers(cache);
   invalid_utf8_and_empty_strings(cache);
   malformed_json_and_unknown_keys(cache);
+  put_many_rejects_bad_batches(cache);
   bad_intervals_and_levels(cache);
   pw_cache_free(cache);
   return pwt_finish("test_bad_input");

@@ -67,6 +67,28 @@ def test_invalidate_by_health(tmp_path):
             cache.invalidate_by_health("k")
 
 
+def test_put_many(cache):
+    entries = [
+        {"key": f"k{i}", "proxy_url": f"http://10.0.0.{i}:80", "username": "u", "password": f"p{i}"}
+        for i in range(50)
+    ]
+    assert cache.put_many(entries) == 50
+    assert cache.get("k7")["password"] == "p7"
+    assert cache.statistics()["l3_stats"]["current_size"] == 50
+    assert cache.put_many([]) == 0
+
+
+def test_put_many_with_a_bad_item_stores_nothing(cache):
+    entries = [{"key": "a", "proxy_url": "http://a:1"}, {"key": "b", "proxy_url": "http://b:1", "failure_count": -1}]
+    with pytest.raises(pwcache.InvalidJson, match=r"item 1:.*failure_count"):
+        cache.put_many(entries)
+    with pytest.raises(pwcache.InvalidJson, match=r"item 0:.*`key`"):
+        cache.put_many([{"proxy_url": "http://a:1"}])
+    assert cache.get("a") is None
+    with pytest.raises(TypeError):
+        cache.put_many({"key": "a", "proxy_url": "http://a:1"})
+
+
 def test_warm_and_export(cache, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"proxy_url": "http://10.0.0.1:80", "password": "hunter2"}\nnot json\n')
