@@ -127,34 +127,32 @@ fn opt_secs(t: Option<Timestamp>) -> Option<f64> {
 }
 
 /// Binds the entry's 21 columns and `now` and runs the prepared upsert.
-fn raw_insert(conn: &Connection, sql: &str, e: &CacheEntry, now: f64) {
-    conn.prepare_cached(sql)
-        .unwrap()
-        .execute(params![
-            e.key,
-            e.proxy_url,
-            None::<Vec<u8>>,
-            None::<Vec<u8>>,
-            e.source,
-            e.fetch_time.as_epoch_seconds(),
-            e.last_accessed.as_epoch_seconds(),
-            e.access_count,
-            e.ttl_seconds,
-            e.expires_at.as_epoch_seconds(),
-            e.health_status.as_str(),
-            e.failure_count,
-            i64::from(e.evicted_from_l1),
-            opt_secs(e.last_health_check),
-            e.consecutive_health_failures,
-            e.consecutive_health_successes,
-            e.recovery_attempt,
-            opt_secs(e.next_check_time),
-            e.last_health_error,
-            e.total_health_checks,
-            e.total_health_check_failures,
-            now,
-        ])
-        .unwrap();
+fn raw_insert(stmt: &mut rusqlite::Statement<'_>, e: &CacheEntry, now: f64) {
+    stmt.execute(params![
+        e.key,
+        e.proxy_url,
+        None::<Vec<u8>>,
+        None::<Vec<u8>>,
+        e.source,
+        e.fetch_time.as_epoch_seconds(),
+        e.last_accessed.as_epoch_seconds(),
+        e.access_count,
+        e.ttl_seconds,
+        e.expires_at.as_epoch_seconds(),
+        e.health_status.as_str(),
+        e.failure_count,
+        i64::from(e.evicted_from_l1),
+        opt_secs(e.last_health_check),
+        e.consecutive_health_failures,
+        e.consecutive_health_successes,
+        e.recovery_attempt,
+        opt_secs(e.next_check_time),
+        e.last_health_error,
+        e.total_health_checks,
+        e.total_health_check_failures,
+        now,
+    ])
+    .unwrap();
 }
 
 fn raw_insert_batch(conn: &mut Connection, sql: &str, entries: &[CacheEntry]) {
@@ -162,8 +160,12 @@ fn raw_insert_batch(conn: &mut Connection, sql: &str, entries: &[CacheEntry]) {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .unwrap();
-    for e in entries {
-        raw_insert(&tx, sql, e, now);
+    {
+        // Prepared (taken from the cache) once per transaction, as the tier does.
+        let mut stmt = tx.prepare_cached(sql).unwrap();
+        for e in entries {
+            raw_insert(&mut stmt, e, now);
+        }
     }
     tx.commit().unwrap();
 }
@@ -250,7 +252,9 @@ fn bench_put_single(c: &mut Criterion) {
             |e| {
                 // One IMMEDIATE transaction per insert, as the tier's put.
                 raw.execute_batch("BEGIN IMMEDIATE").unwrap();
-                raw_insert(&raw, &sql, e, SystemClock.now().as_epoch_seconds());
+                let mut stmt = raw.prepare_cached(&sql).unwrap();
+                raw_insert(&mut stmt, e, SystemClock.now().as_epoch_seconds());
+                drop(stmt);
                 raw.execute_batch("COMMIT").unwrap();
             },
             BatchSize::SmallInput,
