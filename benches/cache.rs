@@ -71,9 +71,9 @@ fn bench_get(c: &mut Criterion) {
     });
     drop(cache);
 
-    // Lower-tier hits: 5,000 keys in L2 and L3 (or in L3 alone), read through a handle whose L1
-    // starts empty and is unbounded, each key once per handle, so every timed get is a hit of
-    // that tier with its promotion (L3: into L2 and L1; L2: into L1). Opening a handle is not
+    // Lower-tier hits: 5,000 keys in L2 and L3 (or in L3 alone, L2 disabled), read through a
+    // handle whose L1 starts empty and is unbounded, each key once per handle, so every timed get
+    // is a hit of that tier with its promotion into L1. Opening a handle is not
     // timed; closing it (the write-back of the read counters) is.
     for (name, l2) in [("l2_hit", true), ("l3_hit", false)] {
         let dir = tempfile::tempdir().unwrap();
