@@ -29,7 +29,7 @@ use pwcache::crypto::Crypto;
 use pwcache::stats::TierCounters;
 use pwcache::tier::Tier;
 use pwcache::tier::TierContext;
-use pwcache::tier::sqlite::{Schema, SqliteTier};
+use pwcache::tier::sqlite::{ENTRY_COLUMNS, Schema, SqliteTier};
 use pwcache::{
     CacheConfig, CacheEntry, CacheManager, Clock, HealthStatus, SystemClock, Timestamp,
     generate_cache_key,
@@ -38,30 +38,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 
-/// The 21 entry columns, in `CacheEntry` order.
-const COLUMNS: [&str; 21] = [
-    "key",
-    "proxy_url",
-    "username_encrypted",
-    "password_encrypted",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "evicted_from_l1",
-    "last_health_check",
-    "consecutive_health_failures",
-    "consecutive_health_successes",
-    "recovery_attempt",
-    "next_check_time",
-    "last_health_error",
-    "total_health_checks",
-    "total_health_check_failures",
-];
+/// The 21 entry columns, in `CacheEntry` order (the tier's own list).
+const COLUMNS: [&str; 21] = ENTRY_COLUMNS;
 
 fn upsert_sql() -> String {
     let values: Vec<String> = (1..=21).map(|i| format!("?{i}")).collect();

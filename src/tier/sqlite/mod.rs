@@ -64,6 +64,8 @@ use super::{Tier, TierContext};
 mod codec;
 mod schema;
 
+pub use schema::ENTRY_COLUMNS;
+
 use codec::Undecodable;
 use schema::Sql;
 

@@ -113,7 +113,7 @@ pub(super) const L3_MIGRATED_COLUMNS: [(&str, &str); 9] = [
 
 /// The 21 fields of an entry, in [`crate::CacheEntry`]'s order: what every read selects and
 /// [`super::codec::decode`] reads by position.
-pub(super) const ENTRY_COLUMNS: [&str; 21] = [
+pub const ENTRY_COLUMNS: [&str; 21] = [
     "key",
     "proxy_url",
     "username_encrypted",
