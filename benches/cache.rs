@@ -218,12 +218,30 @@ fn bench_export(c: &mut Criterion) {
     group.finish();
 }
 
+/// The JSON that `pw_cache_get` returns: most of the cost of an L1 hit from C.
+fn bench_entry_json(c: &mut Criterion) {
+    let mut group = c.benchmark_group("json");
+    group.throughput(Throughput::Elements(1));
+    let now = pwcache::Timestamp::parse("2026-11-24T01:45:44.854045+00:00").unwrap();
+    let mut entry = pwcache::CacheEntry::new("84d7754142f9018a", url(1), "user", now, 3600);
+    entry.username = pwcache::Secret::new("user0");
+    entry.password = pwcache::Secret::new("p@ss:wörd/0");
+    group.bench_function("entry_to_json", |b| {
+        b.iter(|| black_box(entry.to_json(pwcache::Credentials::Plain)))
+    });
+    group.bench_function("timestamp_to_rfc3339", |b| {
+        b.iter(|| black_box(now.to_rfc3339()))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_put,
     bench_get,
     bench_invalidate,
     bench_warm,
-    bench_export
+    bench_export,
+    bench_entry_json
 );
 criterion_main!(benches);
