@@ -94,25 +94,27 @@ def generate_cache_key(proxy_url: str) -> str:
     return _lib.take_string(out)
 
 
-class Cache:
-    """A cache handle (`pw_cache`). Thread-safe; close it (or use `with`) to write back access
-    counters and release it."""
+class _Handle:
+    """A library handle owned by a Python object: freed once, by `close()`, the end of a `with`
+    block, or garbage collection, whichever comes first."""
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        text = None if config is None else json.dumps(config).encode()
-        handle = ctypes.c_void_p()
-        _lib.pw_cache_new(text, ctypes.byref(handle))
-        self._handle: int | None = handle.value
+    _what = "handle"
+
+    def __init__(self, handle: int | None) -> None:
+        self._handle: int | None = handle
         self._lock = threading.Lock()
 
-    # -- lifetime
+    @staticmethod
+    def _free(handle: int) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         with self._lock:
             handle, self._handle = self._handle, None
         if handle:
-            _lib.pw_cache_free(handle)
+            self._free(handle)
 
-    def __enter__(self) -> "Cache":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -131,8 +133,25 @@ class Cache:
     def _h(self) -> int:
         handle = self._handle
         if handle is None:
-            raise InvalidArgument("the cache is closed")
+            raise InvalidArgument(f"the {self._what} is closed")
         return handle
+
+
+class Cache(_Handle):
+    """A cache handle (`pw_cache`). Thread-safe; close it (or use `with`) to write back access
+    counters and release it."""
+
+    _what = "cache"
+
+    @staticmethod
+    def _free(handle: int) -> None:
+        _lib.pw_cache_free(handle)
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        text = None if config is None else json.dumps(config).encode()
+        handle = ctypes.c_void_p()
+        _lib.pw_cache_new(text, ctypes.byref(handle))
+        super().__init__(handle.value)
 
     # -- operations
     def put(self, key: str, entry: dict[str, Any]) -> None:
@@ -196,21 +215,20 @@ class Cache:
         return n.value
 
 
-class TTLManager:
+class TTLManager(_Handle):
     """A background sweeper of expired entries (`pw_ttl`), created stopped. It may outlive the
     Cache it was made from."""
+
+    _what = "TTL manager"
+
+    @staticmethod
+    def _free(handle: int) -> None:
+        _lib.pw_ttl_free(handle)
 
     def __init__(self, cache: Cache, interval: float) -> None:
         handle = ctypes.c_void_p()
         _lib.pw_ttl_new(cache._h(), float(interval), ctypes.byref(handle))
-        self._handle: int | None = handle.value
-        self._lock = threading.Lock()
-
-    def _h(self) -> int:
-        handle = self._handle
-        if handle is None:
-            raise InvalidArgument("the TTL manager is closed")
-        return handle
+        super().__init__(handle.value)
 
     def start(self) -> None:
         _lib.pw_ttl_start(self._h())
@@ -222,20 +240,3 @@ class TTLManager:
         handle = self._handle
         return bool(handle) and _lib.pw_ttl_is_running(handle)
 
-    def close(self) -> None:
-        with self._lock:
-            handle, self._handle = self._handle, None
-        if handle:
-            _lib.pw_ttl_free(handle)
-
-    def __enter__(self) -> "TTLManager":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
