@@ -871,3 +871,36 @@ fn a_write_back_records_reads_without_undoing_another_handles_put() {
         }
     }
 }
+
+#[test]
+fn a_health_failure_missed_by_a_degraded_tier_is_not_undone_when_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let cache = open(config_in(dir.path()), &clock);
+    cache.put("k", input(1)).unwrap();
+    let l2 = dir.path().join("l2");
+    let kept = dir.path().join("l2-kept");
+    std::fs::rename(&l2, &kept).unwrap();
+    std::fs::write(&l2, b"not a directory").unwrap();
+    for i in 0..3 {
+        cache.put(&key(i), input(i)).unwrap();
+    }
+    assert!(cache.statistics().l2_degraded);
+    assert!(!cache.invalidate_by_health("k").unwrap());
+
+    // L2 comes back with its old copy of k (failure_count 0), and recovers on the next write.
+    std::fs::remove_file(&l2).unwrap();
+    std::fs::rename(&kept, &l2).unwrap();
+    clock.set(t0().plus_seconds(120));
+    cache.put(&key(9), input(9)).unwrap();
+    assert!(!cache.statistics().l2_degraded);
+
+    let mut l2_first = config_in(dir.path());
+    l2_first.l1.enabled = false;
+    let e = open(l2_first, &clock).get("k").unwrap().unwrap();
+    assert_eq!(
+        e.failure_count, 1,
+        "the recorded failure holds, L2's stale copy is gone"
+    );
+    assert_eq!(e.health_status, HealthStatus::Unhealthy);
+}

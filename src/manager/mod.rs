@@ -378,13 +378,9 @@ impl Inner {
         if from == Level::L3
             && let Some(l2) = &self.l2
         {
-            match l2.call(|t| t.put(entry)) {
-                Ok(Some(())) => self.bump(&self.promotions, 1),
-                Ok(None) => l2.missed_keys(std::iter::once(entry.key.as_str())),
-                Err(e) => {
-                    log::warn!("L2: promotion failed: {e}");
-                    l2.missed_keys(std::iter::once(entry.key.as_str()));
-                }
+            let key = std::iter::once(entry.key.as_str());
+            if l2.write("promotion", key, |t| t.put(entry)).is_some() {
+                self.bump(&self.promotions, 1);
             }
         }
         match &self.l1 {
@@ -402,10 +398,9 @@ impl Inner {
                 } else {
                     &self.l3
                 };
-                if let Some(slot) = slot
-                    && let Err(e) = slot.call(|t| t.put(entry))
-                {
-                    log::warn!("{}: cannot record the read: {e}", slot.name);
+                if let Some(slot) = slot {
+                    let key = std::iter::once(entry.key.as_str());
+                    slot.write("recording a read", key, |t| t.put(entry));
                 }
             }
         }
@@ -425,21 +420,14 @@ impl Inner {
     fn delete_below(&self, keys: &[&str]) -> [u64; 3] {
         let mut removed = [0u64; 3];
         for (level, slot) in self.lower() {
-            let result = slot.call(|t| {
+            let deleted = slot.write("delete", keys.iter().copied(), |t| {
                 let mut n = 0;
                 for key in keys {
                     n += u64::from(t.delete(key)?);
                 }
                 Ok(n)
             });
-            match result {
-                Ok(Some(n)) => removed[level as usize] += n,
-                Ok(None) => slot.missed_keys(keys.iter().copied()),
-                Err(e) => {
-                    log::warn!("{}: delete failed: {e}", slot.name);
-                    slot.missed_keys(keys.iter().copied());
-                }
-            }
+            removed[level as usize] += deleted.unwrap_or(0);
         }
         removed
     }
@@ -470,18 +458,13 @@ impl Inner {
         let mut stored = self.l1.is_some();
         let mut written_below = false;
         for (_, slot) in self.lower() {
-            match slot.call(|t| t.put_batch(&batch, &written_back)) {
-                Ok(Some(())) => {
-                    stored = true;
-                    written_below = true;
-                }
-                Ok(None) => {
-                    slot.missed_keys(batch.iter().chain(&written_back).map(|e| e.key.as_str()))
-                }
-                Err(e) => {
-                    log::warn!("{}: write failed: {e}", slot.name);
-                    slot.missed_keys(batch.iter().chain(&written_back).map(|e| e.key.as_str()));
-                }
+            let keys = batch.iter().chain(&written_back).map(|e| e.key.as_str());
+            if slot
+                .write("write", keys, |t| t.put_batch(&batch, &written_back))
+                .is_some()
+            {
+                stored = true;
+                written_below = true;
             }
         }
         if written_below {
@@ -540,14 +523,10 @@ impl Inner {
         }
         let mut written = false;
         for (_, slot) in self.lower() {
-            match slot.call(|t| t.put_batch(&[], &entries)) {
-                Ok(Some(())) => written = true,
-                Ok(None) => slot.missed_keys(entries.iter().map(|e| e.key.as_str())),
-                Err(e) => {
-                    log::warn!("{}: write-back failed: {e}", slot.name);
-                    slot.missed_keys(entries.iter().map(|e| e.key.as_str()));
-                }
-            }
+            let keys = entries.iter().map(|e| e.key.as_str());
+            written |= slot
+                .write("write-back", keys, |t| t.put_batch(&[], &entries))
+                .is_some();
         }
         if written {
             self.bump(&self.demotions, entries.len() as u64);
@@ -566,16 +545,9 @@ impl Inner {
             held_somewhere |= l1.remove(key).is_some() || evicted;
         }
         for (_, slot) in self.lower() {
-            match slot.call(|t| t.delete(key)) {
-                Ok(Some(removed)) => {
-                    answered += 1;
-                    held_somewhere |= removed;
-                }
-                Ok(None) => slot.missed_keys(std::iter::once(key)),
-                Err(e) => {
-                    log::warn!("{}: delete failed: {e}", slot.name);
-                    slot.missed_keys(std::iter::once(key));
-                }
+            if let Some(removed) = slot.write("delete", std::iter::once(key), |t| t.delete(key)) {
+                answered += 1;
+                held_somewhere |= removed;
             }
         }
         if answered == 0 {
@@ -627,6 +599,8 @@ impl Inner {
         let mut holders: Vec<Level> = Vec::new();
         let mut current: Option<CacheEntry> = None;
         let mut answered = 0;
+        // Tiers that could not be read: whether they hold the key is unknown.
+        let mut unread: Vec<Level> = Vec::new();
         if let Some(l1) = &self.l1 {
             answered += 1;
             if let Some(entry) = l1.peek(key) {
@@ -643,8 +617,11 @@ impl Inner {
                         current.get_or_insert(entry);
                     }
                 }
-                Ok(None) => {}
-                Err(e) => log::warn!("{}: read failed: {e}", slot.name),
+                Ok(None) => unread.push(level),
+                Err(e) => {
+                    log::warn!("{}: read failed: {e}", slot.name);
+                    unread.push(level);
+                }
             }
         }
         let Some(mut entry) = current else {
@@ -685,11 +662,12 @@ impl Inner {
             });
         }
         for (level, slot) in self.lower() {
-            if holders.contains(&level)
-                && let Err(e) = slot.call(|t| t.put(&entry))
-            {
-                log::warn!("{}: cannot record the health failure: {e}", slot.name);
-                slot.missed_keys(std::iter::once(key));
+            // A tier that could not be read gets the write too: if it is still skipped, the key
+            // is remembered as missed there and repaired when the tier recovers.
+            if holders.contains(&level) || unread.contains(&level) {
+                slot.write("recording a health failure", std::iter::once(key), |t| {
+                    t.put(&entry)
+                });
             }
         }
         Ok(false)
@@ -762,9 +740,10 @@ impl Drop for Inner {
             return;
         }
         for (_, slot) in self.lower() {
-            if let Err(e) = slot.call(|t| t.put_batch(&[], &dirty)) {
-                log::warn!("{}: cannot save access counters at close: {e}", slot.name);
-            }
+            let keys = dirty.iter().map(|e| e.key.as_str());
+            slot.write("saving access counters at close", keys, |t| {
+                t.put_batch(&[], &dirty)
+            });
         }
     }
 }

@@ -110,6 +110,24 @@ impl TierSlot {
         }
     }
 
+    /// Runs a write on the tier (`what` names it in the log). When the tier is skipped (degraded)
+    /// or the write fails, the keys it touches are remembered as missed, to be repaired when the
+    /// tier recovers, and `None` is returned.
+    pub fn write<'k, T>(
+        &self,
+        what: &str,
+        keys: impl Iterator<Item = &'k str>,
+        op: impl FnOnce(&dyn Tier) -> Result<T>,
+    ) -> Option<T> {
+        match self.call(op) {
+            Ok(Some(value)) => return Some(value),
+            Ok(None) => {}
+            Err(e) => log::warn!("{}: {what} failed: {e}", self.name),
+        }
+        self.missed_keys(keys);
+        None
+    }
+
     /// Remembers that `keys` changed while this tier did not see it.
     pub fn missed_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) {
         let mut missed = self.missed.lock();
