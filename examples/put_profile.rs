@@ -1,5 +1,6 @@
 //! Where a put's time goes: 20,000 puts through each combination of tiers, as µs per put.
-//! `cargo run --release --example put_profile`.
+//! `cargo run --release --example put_profile [case [n]]`: every case, or the ones whose name
+//! contains `case`, with `n` puts each (default 20,000) (for a profiler: `perf record ... put_profile default`).
 
 use std::time::Instant;
 
@@ -13,7 +14,15 @@ fn main() {
         ("L1 + L3", false, true, L2Backend::Jsonl),
         ("default", true, true, L2Backend::Jsonl),
     ];
+    let only = std::env::args().nth(1).unwrap_or_default();
+    let n: usize = std::env::args()
+        .nth(2)
+        .map(|n| n.parse().expect("n is a number of puts"))
+        .unwrap_or(20_000);
     for (name, l2, l3, backend) in cases {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut config = CacheConfig {
             l2_cache_dir: dir.path().join("l2"),
@@ -25,7 +34,6 @@ fn main() {
         config.l2.enabled = l2;
         config.l3.enabled = l3;
         let cache = CacheManager::open(config).expect("the cache opens");
-        let n = 20_000;
         let started = Instant::now();
         for i in 0..n {
             let input = EntryInput::with_url(format!("http://10.0.{}.{}:1", i / 250, i % 250));

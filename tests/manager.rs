@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use pwcache::{
     CacheManager, Clock, EntryInput, ErrorKind, EvictionPolicy, HealthStatus, Timestamp,
+    WRITE_BACK_BATCH,
 };
 
 fn l1_only_counts(cache: &CacheManager) -> (u64, u64) {
@@ -214,10 +215,90 @@ fn evicted_entries_keep_their_counters_below() {
     cache.get("a").unwrap();
     cache.get("a").unwrap();
     cache.put("b", input(2)).unwrap();
+    // The victim waits for a batch of write-backs; statistics write the waiting ones.
+    assert_eq!(cache.statistics().demotions, 1);
     let other = open(config, &clock);
     let a = other.get("a").unwrap().unwrap();
     assert_eq!(a.access_count, 3, "two reads written back, plus this one");
     assert!(a.evicted_from_l1);
+}
+
+/// Puts `n` keys through an L1 of one entry, `a` first and read twice; returns what a second
+/// handle (with an empty L1) finds under `a`, read from L2 and from L3 alone.
+fn first_victim_seen_by_another_handle(
+    cache: &CacheManager,
+    config: &pwcache::CacheConfig,
+    n: usize,
+) -> Vec<pwcache::CacheEntry> {
+    cache.put("a", input(0)).unwrap();
+    cache.get("a").unwrap();
+    cache.get("a").unwrap();
+    for i in 1..n {
+        cache.put(&key(i), input(i)).unwrap();
+    }
+    [(true, false), (false, true)]
+        .into_iter()
+        .map(|(l2, l3)| {
+            let mut one_tier = config.clone();
+            one_tier.l1.enabled = false;
+            one_tier.l2.enabled = l2;
+            one_tier.l3.enabled = l3;
+            CacheManager::open(one_tier)
+                .unwrap()
+                .get("a")
+                .unwrap()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn victims_are_written_back_once_a_batch_of_them_waits() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        // One victim short of a batch: the lower tiers still hold `a` as it was put.
+        let dir = tempfile::tempdir().unwrap();
+        let mut small = config(dir.path());
+        small.l1.max_entries = Some(1);
+        let cache = CacheManager::open(small.clone()).unwrap();
+        for a in first_victim_seen_by_another_handle(&cache, &small, WRITE_BACK_BATCH) {
+            assert!(!a.evicted_from_l1, "not written back yet");
+            assert_eq!(a.access_count, 1, "only this read");
+        }
+        // The victim that completes the batch writes them all, in the same transactions as the
+        // put that evicted it.
+        let dir = tempfile::tempdir().unwrap();
+        let mut small = config(dir.path());
+        small.l1.max_entries = Some(1);
+        let cache = CacheManager::open(small.clone()).unwrap();
+        for a in first_victim_seen_by_another_handle(&cache, &small, WRITE_BACK_BATCH + 1) {
+            assert!(a.evicted_from_l1, "written back");
+            assert_eq!(a.access_count, 3, "two reads written back, plus this one");
+        }
+        let s = cache.statistics();
+        assert_eq!(s.demotions, WRITE_BACK_BATCH as u64);
+        assert_eq!(s.l1_stats.evictions_lru, WRITE_BACK_BATCH as u64);
+    }
+}
+
+#[test]
+fn a_waiting_victim_is_written_back_before_its_key_is_read_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut config = config_in(dir.path());
+    config.l1.max_entries = Some(1);
+    let cache = open(config, &clock);
+    cache.put("a", input(1)).unwrap();
+    cache.get("a").unwrap();
+    cache.put("b", input(2)).unwrap(); // evicts a, which waits
+    let a = cache.get("a").unwrap().unwrap();
+    assert_eq!(a.access_count, 2, "the read in L1, then this one from L2");
+    assert!(a.evicted_from_l1);
+    let s = cache.statistics();
+    assert_eq!((s.l1_stats.misses, s.l2_stats.hits), (1, 1));
+    assert_eq!(
+        s.demotions, 2,
+        "a before its read, then b, evicted by a's promotion"
+    );
 }
 
 #[test]
@@ -855,6 +936,7 @@ fn a_write_back_records_reads_without_undoing_another_handles_put() {
         // Another handle stores a newer entry under the same key.
         open(config(dir.path()), &clock).put("k", input(2)).unwrap();
         a.put("other", input(3)).unwrap(); // evicts k from a's L1: its reads are written back
+        a.statistics(); // now, rather than with a later batch
         for (l2, l3) in [(true, false), (false, true)] {
             let mut one_tier = config(dir.path());
             one_tier.l1.enabled = false;

@@ -3,6 +3,15 @@
 //! - `get` reads L1, then L2, then L3; a lower hit is copied into the tiers above it
 //!   (promotion). Access counters live in L1 and reach L2/L3 when the entry leaves L1 (write-back
 //!   of the eviction victim, marked `evicted_from_l1`) and when the cache closes.
+//! - Victims are written back in batches. An evicted entry waits in L1's side map until
+//!   [`WRITE_BACK_BATCH`] wait; the put or promotion that completes the batch writes them all,
+//!   a put in its own transactions (its new entry and the victims: one append per JSONL shard,
+//!   one transaction per SQLite tier). A waiting victim is written back at once when its key is
+//!   read below L1, deleted or invalidated, and all of them by [`CacheManager::statistics`]
+//!   (`demotions` counts victims written below) and when the cache closes. Only the counters and
+//!   `evicted_from_l1` wait: the entry itself was written through when it was stored. Writing
+//!   a victim back with the put that evicted it cost a put about a third more (a second JSONL
+//!   append with its lock, and a second B-tree leaf in each SQLite commit).
 //! - `put` writes through to every enabled tier; it succeeds when one tier stored the entry.
 //! - Expiry is `now >= expires_at` everywhere; an expired entry found by a read is removed from
 //!   every tier.
@@ -36,6 +45,9 @@ pub use warm::WarmCounts;
 
 use locks::{HeldStripes, KeyLocks};
 use slot::TierSlot;
+
+/// L1's victims are written back to L2/L3 once this many wait (see the module docs).
+pub const WRITE_BACK_BATCH: usize = 32;
 
 /// A cache handle. Every method may be called from many threads at once; per key, the results
 /// are as if the calls ran one after another.
@@ -360,21 +372,13 @@ impl Inner {
         }
         self.count(level, Counter::Hits, 1);
         entry.touch(now);
-        let evicted = self.promote(&entry, level, &mut held);
-        drop(held);
-        self.write_back_keys(evicted);
+        self.promote(&entry, level, &mut held);
         Ok(Some(entry))
     }
 
-    /// Copies an entry found in `from` into the tiers above it. Returns the L1 victims whose
-    /// write-back is still to do.
-    fn promote(
-        &self,
-        entry: &CacheEntry,
-        from: Level,
-        held: &mut HeldStripes<'_>,
-    ) -> Vec<Arc<str>> {
-        let mut left = Vec::new();
+    /// Copies an entry found in `from` into the tiers above it; writes back the waiting L1
+    /// victims when a batch of them waits.
+    fn promote(&self, entry: &CacheEntry, from: Level, held: &mut HeldStripes<'_>) {
         if from == Level::L3
             && let Some(l2) = &self.l2
         {
@@ -387,9 +391,11 @@ impl Inner {
             Some(l1) => {
                 self.bump(&self.promotions, 1);
                 let victims = l1.insert(entry.clone(), true);
-                let (taken, rest) = self.take_victims(victims, held);
-                self.write_back(taken);
-                left = rest;
+                self.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
+                if l1.awaiting_len() >= WRITE_BACK_BATCH {
+                    let taken = self.take_awaiting(held);
+                    self.write_back(taken);
+                }
             }
             None => {
                 // No L1 to keep the counters: they go to the tier that served the hit.
@@ -404,7 +410,6 @@ impl Inner {
                 }
             }
         }
-        left
     }
 
     /// Removes an expired key from every tier, counting `evictions_ttl` where it was found.
@@ -434,26 +439,30 @@ impl Inner {
 
     // ---- put and write-back ------------------------------------------------------------
 
-    /// Writes entries through every tier as one batch. L1 victims go with the batch when their
-    /// stripes can be had without waiting, else they are written back after.
+    /// Writes entries through every tier as one batch. The waiting L1 victims go with it when a
+    /// batch of them waits, or when it stores several entries (a `put_many`, a warm).
     pub(crate) fn store(&self, entries: Vec<CacheEntry>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         let mut held = self.locks.lock_keys(entries.iter().map(|e| e.key.as_str()));
         let mut batch = entries;
-        let mut left = Vec::new();
         let mut written_back = Vec::new();
         let mut demoted = 0;
         if let Some(l1) = &self.l1 {
-            let mut victims = Vec::new();
+            let mut victims = 0;
             for entry in &batch {
-                victims.extend(l1.insert(entry.clone(), false));
+                victims += l1.insert(entry.clone(), false).len();
             }
-            let (taken, rest) = self.take_victims(victims, &mut held);
-            demoted = taken.len();
-            left = rest;
-            written_back = fold_victims_into(&mut batch, taken);
+            self.count(Level::L1, Counter::EvictionsLru, victims as u64);
+            // Victims ride along in this write's transactions once a batch of them waits. A
+            // `put_many` takes them all: some may be its own entries, evicted by the entries after
+            // them, which are not below yet.
+            if batch.len() > 1 || l1.awaiting_len() >= WRITE_BACK_BATCH {
+                let taken = self.take_awaiting(&mut held);
+                demoted = taken.len();
+                written_back = fold_victims_into(&mut batch, taken);
+            }
         }
         let mut stored = self.l1.is_some();
         let mut written_below = false;
@@ -471,7 +480,6 @@ impl Inner {
             self.bump(&self.demotions, demoted as u64);
         }
         drop(held);
-        self.write_back_keys(left);
         if stored {
             Ok(())
         } else {
@@ -481,39 +489,30 @@ impl Inner {
         }
     }
 
-    /// Takes L1's evicted entries whose stripes are held, or free now, for the caller to write
-    /// back while it holds them; returns those entries and the keys left for
-    /// [`Inner::write_back_keys`] (their stripes are busy: waiting here could deadlock).
-    fn take_victims(
-        &self,
-        victims: Vec<Arc<str>>,
-        held: &mut HeldStripes<'_>,
-    ) -> (Vec<CacheEntry>, Vec<Arc<str>>) {
-        self.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
+    /// Takes the entries awaiting write-back whose stripes are held, or free now, for the caller
+    /// to write back while it holds them. Those whose stripes are busy wait for the next batch
+    /// (waiting for them here could deadlock).
+    fn take_awaiting(&self, held: &mut HeldStripes<'_>) -> Vec<CacheEntry> {
         let Some(l1) = &self.l1 else {
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         };
-        let mut taken = Vec::new();
-        let mut left = Vec::new();
-        for victim in victims {
-            if held.try_add(&victim) {
-                taken.extend(l1.take_evicted(&victim));
-            } else {
-                left.push(victim);
-            }
-        }
-        (taken, left)
+        l1.awaiting_keys()
+            .into_iter()
+            .filter(|key| held.try_add(key))
+            .filter_map(|key| l1.take_evicted(&key))
+            .collect()
     }
 
-    /// Writes back evicted entries under their own stripes (none may be held by the caller).
-    fn write_back_keys(&self, keys: Vec<Arc<str>>) {
+    /// Writes back every entry awaiting it, waiting for their stripes (the caller holds none).
+    fn flush_write_backs(&self) {
         let Some(l1) = &self.l1 else { return };
-        for key in keys {
-            let _held = self.locks.lock(&key);
-            if let Some(evicted) = l1.take_evicted(&key) {
-                self.write_back(vec![evicted]);
-            }
+        let keys = l1.awaiting_keys();
+        if keys.is_empty() {
+            return;
         }
+        let _held = self.locks.lock_keys(keys.iter().map(|k| &**k));
+        let taken = keys.iter().filter_map(|k| l1.take_evicted(k)).collect();
+        self.write_back(taken);
     }
 
     /// Writes entries that left L1 to L2 and L3 (the caller holds their stripes).
@@ -676,6 +675,8 @@ impl Inner {
     // ---- statistics and sweeping ----------------------------------------------------------
 
     fn statistics(&self) -> CacheStatistics {
+        // `demotions` counts victims written below: the ones still waiting are written now.
+        self.flush_write_backs();
         let l1_size = self.l1.as_ref().map_or(0, |l1| l1.size() as u64);
         let size_of = |slot: &Option<TierSlot>| match slot {
             None => 0,

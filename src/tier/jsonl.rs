@@ -423,6 +423,9 @@ struct Slot {
     len: u64,
     expires_at: Timestamp,
     handle: Handle,
+    /// The record was appended by this handle, so an entry in this handle's L1 came from it or
+    /// is newer ([`JsonlTier::written_back_record`]). Records read from the file are not.
+    appended_here: bool,
 }
 
 struct ShardState {
@@ -555,6 +558,9 @@ enum Op {
         expires_at: Timestamp,
         line: Vec<u8>,
     },
+    /// An entry leaving L1: becomes a `Put` of the record held under its key with the entry's
+    /// counters, decided under the shard's lock ([`JsonlTier::written_back_record`]).
+    WriteBack(Box<CacheEntry>),
     /// A tombstone; with `only_if_present`, skipped when the key is not (or no longer) stored.
     Delete {
         key: Arc<str>,
@@ -670,6 +676,7 @@ impl JsonlTier {
                     len,
                     expires_at,
                     handle,
+                    appended_here: false,
                 },
             );
         }
@@ -781,7 +788,7 @@ impl JsonlTier {
                     Line::Put {
                         key, expires_at, ..
                     } => {
-                        put_slot(st, &mut order, &key, offset, len, expires_at);
+                        put_slot(st, &mut order, &key, (offset, len), expires_at, false);
                     }
                     Line::Delete { key } => {
                         remove_slot(st, &mut order, &key);
@@ -839,6 +846,7 @@ impl JsonlTier {
                         len,
                         expires_at,
                         handle,
+                        appended_here: false,
                     },
                 );
             }
@@ -867,6 +875,14 @@ impl JsonlTier {
         // lines land at the length read below (no seek to find out where they went).
         let _locked = FileLock::exclusive(lock, &lock_path)?;
         self.refresh(st)?;
+        // Write-backs read the record they patch here, where no other writer can replace it.
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                Op::WriteBack(entry) => put_op(self.written_back_record(st, &entry)?),
+                op => Ok(op),
+            })
+            .collect::<Result<Vec<Op>>>()?;
         let file_len = st.len;
         let remnant = file_len > st.scanned;
         let mut buf = Vec::new();
@@ -889,6 +905,7 @@ impl JsonlTier {
                     let tomb = Tombstone { op: "delete", key };
                     serde_json::to_writer(&mut buf, &tomb).expect("a tombstone serialises");
                 }
+                Op::WriteBack(_) => unreachable!("write-backs were made puts above"),
             }
             placed.push((i, start, buf.len() as u64 - start));
             buf.push(b'\n');
@@ -920,7 +937,8 @@ impl JsonlTier {
                     Op::Put {
                         key, expires_at, ..
                     } => {
-                        if put_slot(st, &mut order, &key, start + offset, len, expires_at) {
+                        let place = (start + offset, len);
+                        if put_slot(st, &mut order, &key, place, expires_at, true) {
                             applied.inserted.push(key);
                         }
                     }
@@ -929,6 +947,7 @@ impl JsonlTier {
                             applied.removed.push(key);
                         }
                     }
+                    Op::WriteBack(_) => unreachable!("write-backs were made puts above"),
                 }
             }
         }
@@ -1012,23 +1031,23 @@ impl JsonlTier {
         fsutil::open_private_append(path)
     }
 
-    /// Appends records (already encoded) in one batch per shard, then enforces `max_entries`.
-    /// The keys of a batch take their places in the eviction order in the order given.
-    fn write_records(&self, records: Vec<Record>) -> Result<()> {
+    /// Appends records (already encoded), then the write-backs of entries leaving L1, in one
+    /// batch per shard, then enforces `max_entries`. The keys of a batch take their places in the
+    /// eviction order in the order given.
+    fn write_records(&self, records: Vec<Record>, written_back: &[CacheEntry]) -> Result<()> {
         let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        let mut batch_keys = Vec::with_capacity(records.len());
+        let mut batch_keys = Vec::with_capacity(records.len() + written_back.len());
         for rec in records {
-            let expires_at = Timestamp::parse(&rec.expires_at).ok_or_else(|| {
-                Error::InvalidArgument("jsonl L2: an entry's expires_at is out of range".into())
-            })?;
-            let line = serde_json::to_vec(&rec).expect("a record serialises");
-            let key: Arc<str> = Arc::from(rec.key);
+            let op = put_op(rec)?;
+            let Op::Put { key, .. } = &op else {
+                unreachable!("put_op makes puts")
+            };
             batch_keys.push(key.clone());
-            per_shard[shard_index(&key)].push(Op::Put {
-                key,
-                expires_at,
-                line,
-            });
+            per_shard[shard_index(key)].push(op);
+        }
+        for entry in written_back {
+            batch_keys.push(Arc::from(entry.key.as_str()));
+            per_shard[shard_index(&entry.key)].push(Op::WriteBack(Box::new(entry.clone())));
         }
         {
             // Involved shards are locked in ascending order and held for the whole batch.
@@ -1171,7 +1190,7 @@ impl JsonlTier {
             }
         }
         let count = records.len();
-        self.write_records(records)?;
+        self.write_records(records, &[])?;
         self.corrupt(bad);
         for path in &files {
             let mut done = path.clone().into_os_string();
@@ -1190,23 +1209,38 @@ impl JsonlTier {
         Ok(())
     }
 
-    /// Reads and decodes the record of `key` in a locked shard.
-    /// The record stored under `key` as it is on disk (credentials still tokens); `None` when
-    /// the key is absent or its line does not parse as a record of that key.
-    fn current_record(&self, key: &str) -> Result<Option<Record>> {
-        let mut guard = self.shards[shard_index(key)].lock();
-        self.refresh(&mut guard.st)?;
-        let st = &guard.st;
-        let Some(slot) = st.map.get(key) else {
-            return Ok(None);
+    /// What the write-back of `entry` appends: the record held under its key with the entry's
+    /// counters and `evicted_from_l1`, so a newer record that another handle appended keeps the
+    /// rest of its fields (credentials stay the tokens they were: nothing is decrypted); the whole
+    /// entry when the shard holds no readable record of that key. Called under the shard's lock.
+    ///
+    /// When this handle appended the held record, the entry is written whole without reading
+    /// it: the entry in L1 was stored from that record or is a newer one of this handle's
+    /// (stored while this tier failed), and a record of another handle would have been indexed
+    /// in its place by the refresh that precedes every append.
+    fn written_back_record(&self, st: &ShardState, entry: &CacheEntry) -> Result<Record> {
+        let held = match st.map.get(entry.key.as_str()) {
+            None => None,
+            Some(slot) if slot.appended_here => None,
+            Some(slot) => {
+                let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
+                match st.file.read_exact_at(&mut buf, slot.offset) {
+                    Ok(()) => serde_json::from_slice::<Record>(&buf)
+                        .ok()
+                        .filter(|r| r.key == entry.key),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+                    Err(e) => return Err(Error::io("cannot read", &st.path, e)),
+                }
+            }
         };
-        let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
-        match st.file.read_exact_at(&mut buf, slot.offset) {
-            Ok(()) => Ok(serde_json::from_slice::<Record>(&buf)
-                .ok()
-                .filter(|r| r.key == key)),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(Error::io("cannot read", &st.path, e)),
+        match held {
+            Some(mut record) => {
+                record.access_count = entry.access_count;
+                record.last_accessed = entry.last_accessed.to_rfc3339();
+                record.evicted_from_l1 = entry.evicted_from_l1;
+                Ok(record)
+            }
+            None => encode_entry(entry, &self.ctx.crypto),
         }
     }
 
@@ -1227,19 +1261,34 @@ impl JsonlTier {
     }
 }
 
+/// The append of a record.
+fn put_op(record: Record) -> Result<Op> {
+    let expires_at = Timestamp::parse(&record.expires_at).ok_or_else(|| {
+        Error::InvalidArgument("jsonl L2: an entry's expires_at is out of range".into())
+    })?;
+    let line = serde_json::to_vec(&record).expect("a record serialises");
+    Ok(Op::Put {
+        key: Arc::from(record.key),
+        expires_at,
+        line,
+    })
+}
+
+/// Indexes the record of `key` at `(offset, len)`; `true` when the key is new to the shard.
 fn put_slot(
     st: &mut ShardState,
     order: &mut EvictionOrder<Arc<str>>,
     key: &str,
-    offset: u64,
-    len: u64,
+    (offset, len): (u64, u64),
     expires_at: Timestamp,
+    appended_here: bool,
 ) -> bool {
     if let Some(slot) = st.map.get_mut(key) {
         st.live_bytes = st.live_bytes - (slot.len + 1) + (len + 1);
         slot.offset = offset;
         slot.len = len;
         slot.expires_at = expires_at;
+        slot.appended_here = appended_here;
         order.touch(slot.handle);
         false
     } else {
@@ -1253,6 +1302,7 @@ fn put_slot(
                 len,
                 expires_at,
                 handle,
+                appended_here,
             },
         );
         true
@@ -1313,25 +1363,13 @@ impl Tier for JsonlTier {
     }
 
     /// A written-back entry is appended as the record this tier holds with the entry's counters
-    /// and `evicted_from_l1`, so a newer record another handle appended meanwhile keeps the rest
-    /// of its fields (credentials stay the tokens they were: nothing is decrypted).
+    /// ([`JsonlTier::written_back_record`]).
     fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        let mut records = stored
+        let records = stored
             .iter()
             .map(|e| encode_entry(e, &self.ctx.crypto))
             .collect::<Result<Vec<_>>>()?;
-        for entry in written_back {
-            records.push(match self.current_record(&entry.key)? {
-                Some(mut record) => {
-                    record.access_count = entry.access_count;
-                    record.last_accessed = entry.last_accessed.to_rfc3339();
-                    record.evicted_from_l1 = entry.evicted_from_l1;
-                    record
-                }
-                None => encode_entry(entry, &self.ctx.crypto)?,
-            });
-        }
-        self.write_records(records)
+        self.write_records(records, written_back)
     }
 
     fn delete(&self, key: &str) -> Result<bool> {

@@ -3,8 +3,8 @@
 //! One short-held mutex over a hash map and an [`EvictionOrder`]; no I/O ever happens under it.
 //! An entry evicted to make room is not dropped: it moves to a small side map of entries
 //! *awaiting write-back*, from which the manager takes it (under that key's lock) to write it to
-//! L2/L3. Until then a reader of that key finds it there, so an eviction never opens a window in
-//! which a key is in no tier at all.
+//! L2/L3, in batches. Until then it is found there (by [`MemoryTier::peek`], an export, the
+//! manager before it reads that key below), so an eviction never loses what L1 alone knew.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -132,6 +132,21 @@ impl MemoryTier {
             },
         );
         evicted
+    }
+
+    /// How many evicted entries wait for their write-back.
+    pub fn awaiting_len(&self) -> usize {
+        self.state.lock().awaiting_write_back.len()
+    }
+
+    /// The keys of the evicted entries that wait for their write-back.
+    pub fn awaiting_keys(&self) -> Vec<Arc<str>> {
+        self.state
+            .lock()
+            .awaiting_write_back
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Takes an evicted entry (marked `evicted_from_l1`) for its write-back; `None` when it was
