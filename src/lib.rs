@@ -43,6 +43,7 @@ pub mod config;
 pub mod crypto;
 pub mod entry;
 pub mod error;
+mod fast_hash;
 pub mod ffi;
 pub mod fsutil;
 mod json_object;

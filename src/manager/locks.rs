@@ -4,7 +4,6 @@
 //! one after another (a promotion can never overwrite a newer put, a write-back never resurrects a
 //! deleted key). L1 hits take no stripe: they never wait for another thread's disk I/O.
 
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -13,7 +12,7 @@ const STRIPES: usize = 256;
 
 pub(crate) struct KeyLocks {
     stripes: Box<[Mutex<()>]>,
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 /// Stripes held by one operation, always taken in ascending order (so two operations can never
@@ -27,7 +26,7 @@ impl KeyLocks {
     pub fn new() -> KeyLocks {
         KeyLocks {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            hasher: RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 

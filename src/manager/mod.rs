@@ -23,7 +23,7 @@ mod locks;
 mod slot;
 mod warm;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +32,7 @@ use crate::config::{CacheConfig, L2Backend};
 use crate::crypto::Crypto;
 use crate::entry::{CacheEntry, EntryInput, HealthStatus};
 use crate::error::{Error, Result};
+use crate::fast_hash::FastMap;
 use crate::stats::{CacheStatistics, Counter, TierCounters};
 use crate::tier::jsonl::JsonlTier;
 use crate::tier::memory::{MemoryTier, Read};
@@ -757,17 +758,21 @@ fn fold_victims_into(batch: &mut [CacheEntry], victims: Vec<CacheEntry>) -> Vec<
         return victims;
     }
     // The last position of each key (a warm batch may repeat a key; the last one is in L1).
-    let position: HashMap<String, usize> = batch
+    let position: FastMap<&str, usize> = batch
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.key.clone(), i))
+        .map(|(i, e)| (e.key.as_str(), i))
         .collect();
+    let mut placed = Vec::new();
     let mut written_back = Vec::new();
     for victim in victims {
-        match position.get(&victim.key) {
-            Some(&i) => batch[i] = victim,
+        match position.get(victim.key.as_str()) {
+            Some(&i) => placed.push((i, victim)),
             None => written_back.push(victim),
         }
+    }
+    for (i, victim) in placed {
+        batch[i] = victim;
     }
     written_back
 }

@@ -90,7 +90,6 @@
 //! decrypted, so a wrong key loses nothing. Lines that cannot be read are counted as corrupt and
 //! skipped.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -105,6 +104,7 @@ use crate::config::{Durability, EvictionPolicy};
 use crate::crypto::Crypto;
 use crate::entry::{CacheEntry, HealthStatus};
 use crate::error::{Error, Result};
+use crate::fast_hash::{FastMap, FastSet};
 use crate::fsutil;
 use crate::stats::Counter;
 use crate::tier::order::{EvictionOrder, Handle};
@@ -440,7 +440,7 @@ struct ShardState {
     len: u64,
     /// Bytes of the live records, their `\n` included.
     live_bytes: u64,
-    map: HashMap<Arc<str>, Slot>,
+    map: FastMap<Arc<str>, Slot>,
 }
 
 struct Shard {
@@ -482,7 +482,7 @@ struct Loaded {
     file_len: u64,
     complete_len: u64,
     /// key → (offset, len, expires_at, meta, position in file)
-    records: HashMap<Arc<str>, Found>,
+    records: FastMap<Arc<str>, Found>,
     corrupt: u64,
 }
 
@@ -511,7 +511,7 @@ fn load_shard(path: &Path) -> Result<Loaded> {
         .metadata()
         .map_err(|e| Error::io("cannot stat", path, e))?;
     let buf = read_all(&file, path)?;
-    let mut records = HashMap::new();
+    let mut records = FastMap::default();
     let mut corrupt = 0;
     let mut position = 0u64;
     let complete = for_each_line(&buf, 0, |offset, line| {
@@ -658,7 +658,8 @@ impl JsonlTier {
             }
         }
         let mut order = EvictionOrder::new(ctx.eviction_policy);
-        let mut maps: Vec<HashMap<Arc<str>, Slot>> = (0..SHARDS).map(|_| HashMap::new()).collect();
+        let mut maps: Vec<FastMap<Arc<str>, Slot>> =
+            (0..SHARDS).map(|_| FastMap::default()).collect();
         let mut live = [0u64; SHARDS];
         for (id, key, found) in all {
             let Found {
@@ -1056,7 +1057,7 @@ impl JsonlTier {
                 .zip(&self.shards)
                 .map(|(ops, shard)| (!ops.is_empty()).then(|| shard.lock()))
                 .collect();
-            let mut inserted = HashSet::new();
+            let mut inserted = FastSet::default();
             for (id, ops) in per_shard.into_iter().enumerate() {
                 if let Some(guard) = guards[id].as_mut() {
                     inserted.extend(self.append(guard, ops)?.inserted);
@@ -1103,7 +1104,7 @@ impl JsonlTier {
         {
             let mut order = self.order.lock();
             let target = max - max / 100;
-            let protected: HashSet<&str> = just_written.iter().map(|k| &**k).collect();
+            let protected: FastSet<&str> = just_written.iter().map(|k| &**k).collect();
             let others: Vec<Arc<str>> = order
                 .iter()
                 .filter(|k| !protected.contains(&***k))

@@ -6,7 +6,6 @@
 //! L2/L3, in batches. Until then it is found there (by [`MemoryTier::peek`], an export, the
 //! manager before it reads that key below), so an eviction never loses what L1 alone knew.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -14,6 +13,7 @@ use parking_lot::Mutex;
 use crate::config::EvictionPolicy;
 use crate::entry::CacheEntry;
 use crate::error::Result;
+use crate::fast_hash::FastMap;
 use crate::tier::Tier;
 use crate::tier::order::{EvictionOrder, Handle};
 use crate::time::Timestamp;
@@ -24,8 +24,6 @@ struct Slot {
     /// Changed since it was last written to a lower tier (its access counters, mostly).
     dirty: bool,
 }
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 struct State {
     map: FastMap<Arc<str>, Slot>,

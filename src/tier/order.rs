@@ -7,9 +7,8 @@
 //!   each count to the last node having it lets a used node jump to its new place in O(1): right
 //!   after the last node of count + 1, or, when there is none, after the last node of its old count.
 
-use std::collections::HashMap;
-
 use crate::config::EvictionPolicy;
+use crate::fast_hash::FastMap;
 
 const NIL: u32 = u32::MAX;
 
@@ -33,7 +32,7 @@ pub struct EvictionOrder<K> {
     tail: u32,
     len: usize,
     /// LFU only: use count → the last node with that count.
-    last_with_uses: HashMap<u64, u32>,
+    last_with_uses: FastMap<u64, u32>,
 }
 
 impl<K: Clone> EvictionOrder<K> {
@@ -45,7 +44,7 @@ impl<K: Clone> EvictionOrder<K> {
             head: NIL,
             tail: NIL,
             len: 0,
-            last_with_uses: HashMap::new(),
+            last_with_uses: FastMap::default(),
         }
     }
 
@@ -267,7 +266,7 @@ mod tests {
 
     fn check(policy: EvictionPolicy, ops: Vec<Op>) {
         let mut order = EvictionOrder::new(policy);
-        let mut handles: HashMap<u32, Handle> = HashMap::new();
+        let mut handles: std::collections::HashMap<u32, Handle> = Default::default();
         let mut model = Model::default();
         for op in ops {
             model.clock += 1;

@@ -346,14 +346,26 @@ impl SqliteTier {
     ) -> Result<T> {
         let mut guard = self.writer.lock();
         let writer = &mut *guard;
-        let result = (|| {
-            let tx = writer
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx, &mut writer.rows)?;
-            tx.commit()?;
-            Ok(value)
-        })();
+        let conn = &writer.conn;
+        // BEGIN and COMMIT as cached statements: rusqlite's `Transaction` parses both on every
+        // write, a visible share of a single-row put.
+        let result = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
+            .and_then(|_| {
+                let value = f(conn, &mut writer.rows);
+                let committed = value.and_then(|value| {
+                    conn.prepare_cached("COMMIT")?.execute([])?;
+                    Ok(value)
+                });
+                if committed.is_err() && !conn.is_autocommit() {
+                    // A failed statement or COMMIT leaves the transaction open: end it.
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        log::warn!("{}: rollback failed: {e}", self.path.display());
+                    }
+                }
+                committed
+            });
         if result.is_err() {
             writer.rows.known = None;
         }
