@@ -48,7 +48,7 @@ use locks::{HeldStripes, KeyLocks};
 use slot::TierSlot;
 
 /// L1's victims are written back to L2/L3 once this many wait (see the module docs).
-pub const WRITE_BACK_BATCH: usize = 32;
+pub const WRITE_BACK_BATCH: usize = 64;
 
 /// A cache handle. Every method may be called from many threads at once; per key, the results
 /// are as if the calls ran one after another.
