@@ -223,33 +223,29 @@ fn evicted_entries_keep_their_counters_below() {
     assert!(a.evicted_from_l1);
 }
 
-/// Puts `n` keys through an L1 of one entry, `a` first and read twice; returns what a second
-/// handle (with an empty L1) finds under `a`, read from L2 and from L3 alone.
+/// Opens a cache with an L1 of one entry, puts `n` keys through it, `a` first and read twice;
+/// returns the cache and what handles with an empty L1 find under `a` in L2 and in L3.
 fn first_victim_seen_by_another_handle(
-    cache: &CacheManager,
-    config: &pwcache::CacheConfig,
+    config: pwcache::CacheConfig,
     n: usize,
-) -> Vec<pwcache::CacheEntry> {
+) -> (CacheManager, Vec<pwcache::CacheEntry>) {
+    let mut small = config;
+    small.l1.max_entries = Some(1);
+    let cache = CacheManager::open(small.clone()).unwrap();
     cache.put("a", input(0)).unwrap();
     cache.get("a").unwrap();
     cache.get("a").unwrap();
     for i in 1..n {
         cache.put(&key(i), input(i)).unwrap();
     }
-    [(true, false), (false, true)]
+    let seen = [true, false]
         .into_iter()
-        .map(|(l2, l3)| {
-            let mut one_tier = config.clone();
-            one_tier.l1.enabled = false;
-            one_tier.l2.enabled = l2;
-            one_tier.l3.enabled = l3;
-            CacheManager::open(one_tier)
-                .unwrap()
-                .get("a")
-                .unwrap()
-                .unwrap()
+        .map(|l2| {
+            let below = CacheManager::open(one_lower_tier(&small, l2)).unwrap();
+            below.get("a").unwrap().unwrap()
         })
-        .collect()
+        .collect();
+    (cache, seen)
 }
 
 #[test]
@@ -257,20 +253,17 @@ fn victims_are_written_back_once_a_batch_of_them_waits() {
     for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
         // One victim short of a batch: the lower tiers still hold `a` as it was put.
         let dir = tempfile::tempdir().unwrap();
-        let mut small = config(dir.path());
-        small.l1.max_entries = Some(1);
-        let cache = CacheManager::open(small.clone()).unwrap();
-        for a in first_victim_seen_by_another_handle(&cache, &small, WRITE_BACK_BATCH) {
+        let (_, seen) = first_victim_seen_by_another_handle(config(dir.path()), WRITE_BACK_BATCH);
+        for a in seen {
             assert!(!a.evicted_from_l1, "not written back yet");
             assert_eq!(a.access_count, 1, "only this read");
         }
         // The victim that completes the batch writes them all, in the same transactions as the
         // put that evicted it.
         let dir = tempfile::tempdir().unwrap();
-        let mut small = config(dir.path());
-        small.l1.max_entries = Some(1);
-        let cache = CacheManager::open(small.clone()).unwrap();
-        for a in first_victim_seen_by_another_handle(&cache, &small, WRITE_BACK_BATCH + 1) {
+        let (cache, seen) =
+            first_victim_seen_by_another_handle(config(dir.path()), WRITE_BACK_BATCH + 1);
+        for a in seen {
             assert!(a.evicted_from_l1, "written back");
             assert_eq!(a.access_count, 3, "two reads written back, plus this one");
         }
@@ -937,16 +930,15 @@ fn a_write_back_records_reads_without_undoing_another_handles_put() {
         open(config(dir.path()), &clock).put("k", input(2)).unwrap();
         a.put("other", input(3)).unwrap(); // evicts k from a's L1: its reads are written back
         a.statistics(); // now, rather than with a later batch
-        for (l2, l3) in [(true, false), (false, true)] {
-            let mut one_tier = config(dir.path());
-            one_tier.l1.enabled = false;
-            one_tier.l2.enabled = l2;
-            one_tier.l3.enabled = l3;
-            let e = open(one_tier, &clock).get("k").unwrap().unwrap();
+        for l2 in [true, false] {
+            let e = open(one_lower_tier(&config(dir.path()), l2), &clock)
+                .get("k")
+                .unwrap()
+                .unwrap();
             assert_eq!(
                 e.proxy_url,
                 url(2),
-                "the newer put survives (L2 {l2}, L3 {l3})"
+                "the newer put survives (L2 alone: {l2})"
             );
             assert!(e.evicted_from_l1);
             assert!(e.access_count >= 3, "a's two reads, plus this one");

@@ -23,6 +23,15 @@ pub fn sqlite_l2(mut config: CacheConfig) -> CacheConfig {
     config
 }
 
+/// `config` with L2 alone (`l2 = true`) or L3 alone enabled: to read what one lower tier holds.
+pub fn one_lower_tier(config: &CacheConfig, l2: bool) -> CacheConfig {
+    let mut one = config.clone();
+    one.l1.enabled = false;
+    one.l2.enabled = l2;
+    one.l3.enabled = !l2;
+    one
+}
+
 pub fn t0() -> Timestamp {
     Timestamp::parse("2026-11-24T00:00:00Z").unwrap()
 }
