@@ -558,9 +558,6 @@ enum Op {
         expires_at: Timestamp,
         line: Vec<u8>,
     },
-    /// An entry leaving L1: becomes a `Put` of the record held under its key with the entry's
-    /// counters, decided under the shard's lock ([`JsonlTier::written_back_record`]).
-    WriteBack(Box<CacheEntry>),
     /// A tombstone; with `only_if_present`, skipped when the key is not (or no longer) stored.
     Delete {
         key: Arc<str>,
@@ -870,20 +867,28 @@ impl JsonlTier {
 
     /// Appends `ops` to a shard as one write, under the shard's lock, and applies them to the index.
     fn append(&self, shard: &mut Shard, ops: Vec<Op>) -> Result<Applied> {
+        self.append_with_write_backs(shard, ops, &[])
+    }
+
+    /// [`JsonlTier::append`], followed in the same write by the records of entries leaving L1
+    /// ([`JsonlTier::written_back_record`]), which read the record they patch here, under the
+    /// lock, where no other writer can replace it.
+    fn append_with_write_backs(
+        &self,
+        shard: &mut Shard,
+        mut ops: Vec<Op>,
+        written_back: &[&CacheEntry],
+    ) -> Result<Applied> {
         let Shard { lock, st } = shard;
         let lock_path = self.dir.join(lock_file_name(st.id));
         // Exclusive: nobody replaces the file and nobody else appends while we hold it, so our
         // lines land at the length read below (no seek to find out where they went).
         let _locked = FileLock::exclusive(lock, &lock_path)?;
         self.refresh(st)?;
-        // Write-backs read the record they patch here, where no other writer can replace it.
-        let ops = ops
-            .into_iter()
-            .map(|op| match op {
-                Op::WriteBack(entry) => put_op(self.written_back_record(st, &entry)?),
-                op => Ok(op),
-            })
-            .collect::<Result<Vec<Op>>>()?;
+        for entry in written_back {
+            let record = self.written_back_record(st, entry)?;
+            ops.push(put_op(Arc::from(record.key.as_str()), &record)?);
+        }
         let file_len = st.len;
         let remnant = file_len > st.scanned;
         let mut buf = Vec::new();
@@ -906,7 +911,6 @@ impl JsonlTier {
                     let tomb = Tombstone { op: "delete", key };
                     serde_json::to_writer(&mut buf, &tomb).expect("a tombstone serialises");
                 }
-                Op::WriteBack(_) => unreachable!("write-backs were made puts above"),
             }
             placed.push((i, start, buf.len() as u64 - start));
             buf.push(b'\n');
@@ -948,7 +952,6 @@ impl JsonlTier {
                             applied.removed.push(key);
                         }
                     }
-                    Op::WriteBack(_) => unreachable!("write-backs were made puts above"),
                 }
             }
         }
@@ -1036,31 +1039,32 @@ impl JsonlTier {
     /// batch per shard, then enforces `max_entries`. The keys of a batch take their places in the
     /// eviction order in the order given.
     fn write_records(&self, records: Vec<Record>, written_back: &[CacheEntry]) -> Result<()> {
-        let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        // Per shard: the records' appends, and the entries written back after them.
+        let mut per_shard: Vec<(Vec<Op>, Vec<&CacheEntry>)> =
+            (0..SHARDS).map(|_| (Vec::new(), Vec::new())).collect();
         let mut batch_keys = Vec::with_capacity(records.len() + written_back.len());
         for rec in records {
-            let op = put_op(rec)?;
-            let Op::Put { key, .. } = &op else {
-                unreachable!("put_op makes puts")
-            };
+            let key: Arc<str> = Arc::from(rec.key.as_str());
             batch_keys.push(key.clone());
-            per_shard[shard_index(key)].push(op);
+            per_shard[shard_index(&key)].0.push(put_op(key, &rec)?);
         }
         for entry in written_back {
             batch_keys.push(Arc::from(entry.key.as_str()));
-            per_shard[shard_index(&entry.key)].push(Op::WriteBack(Box::new(entry.clone())));
+            per_shard[shard_index(&entry.key)].1.push(entry);
         }
         {
             // Involved shards are locked in ascending order and held for the whole batch.
             let mut guards: Vec<Option<MutexGuard<'_, Shard>>> = per_shard
                 .iter()
                 .zip(&self.shards)
-                .map(|(ops, shard)| (!ops.is_empty()).then(|| shard.lock()))
+                .map(|((ops, backs), shard)| {
+                    (!ops.is_empty() || !backs.is_empty()).then(|| shard.lock())
+                })
                 .collect();
             let mut inserted = FastSet::default();
-            for (id, ops) in per_shard.into_iter().enumerate() {
+            for (id, (ops, backs)) in per_shard.into_iter().enumerate() {
                 if let Some(guard) = guards[id].as_mut() {
-                    inserted.extend(self.append(guard, ops)?.inserted);
+                    inserted.extend(self.append_with_write_backs(guard, ops, &backs)?.inserted);
                     self.compact_shard(guard, false)?;
                 }
             }
@@ -1087,9 +1091,9 @@ impl JsonlTier {
 
     /// Tombstones victims when this handle's index holds more than `max_entries` keys, down to
     /// 99% of it (for a tier of 100 or more), so that one tombstone append per shard serves the
-    /// next puts too instead of one append per put. The keys
-    /// just written are the last candidates: under LFU a new key has the fewest uses, and
-    /// evicting it on arrival would keep every new key out of a full tier.
+    /// next puts too instead of one append per put. The keys just written are the last
+    /// candidates: under LFU a new key has the fewest uses, and evicting it on arrival would keep
+    /// every new key out of a full tier.
     fn enforce_capacity(&self, just_written: &[Arc<str>]) -> Result<()> {
         let Some(max) = self.ctx.max_entries else {
             return Ok(());
@@ -1221,18 +1225,10 @@ impl JsonlTier {
     /// in its place by the refresh that precedes every append.
     fn written_back_record(&self, st: &ShardState, entry: &CacheEntry) -> Result<Record> {
         let held = match st.map.get(entry.key.as_str()) {
-            None => None,
-            Some(slot) if slot.appended_here => None,
-            Some(slot) => {
-                let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
-                match st.file.read_exact_at(&mut buf, slot.offset) {
-                    Ok(()) => serde_json::from_slice::<Record>(&buf)
-                        .ok()
-                        .filter(|r| r.key == entry.key),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
-                    Err(e) => return Err(Error::io("cannot read", &st.path, e)),
-                }
-            }
+            Some(slot) if !slot.appended_here => read_line(st, slot)?
+                .and_then(|line| serde_json::from_slice::<Record>(&line).ok())
+                .filter(|r| r.key == entry.key),
+            _ => None,
         };
         match held {
             Some(mut record) => {
@@ -1251,25 +1247,32 @@ impl JsonlTier {
         key: &str,
         slot: &Slot,
     ) -> Result<std::result::Result<CacheEntry, DecodeError>> {
-        let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
-        match st.file.read_exact_at(&mut buf, slot.offset) {
-            Ok(()) => Ok(decode_record(&buf, Some(key), &self.ctx.crypto)),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Err(
-                DecodeError::Corrupt("the file is shorter than its index"),
-            )),
-            Err(e) => Err(Error::io("cannot read", &st.path, e)),
-        }
+        Ok(match read_line(st, slot)? {
+            Some(line) => decode_record(&line, Some(key), &self.ctx.crypto),
+            None => Err(DecodeError::Corrupt("the file is shorter than its index")),
+        })
     }
 }
 
-/// The append of a record.
-fn put_op(record: Record) -> Result<Op> {
+/// The line a slot points at, without its `\n`; `None` when the file is shorter than the index
+/// says (cut by another process).
+fn read_line(st: &ShardState, slot: &Slot) -> Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; usize::try_from(slot.len).unwrap_or(0)];
+    match st.file.read_exact_at(&mut buf, slot.offset) {
+        Ok(()) => Ok(Some(buf)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(Error::io("cannot read", &st.path, e)),
+    }
+}
+
+/// The append of a record (`key` is its key).
+fn put_op(key: Arc<str>, record: &Record) -> Result<Op> {
     let expires_at = Timestamp::parse(&record.expires_at).ok_or_else(|| {
         Error::InvalidArgument("jsonl L2: an entry's expires_at is out of range".into())
     })?;
-    let line = serde_json::to_vec(&record).expect("a record serialises");
+    let line = serde_json::to_vec(record).expect("a record serialises");
     Ok(Op::Put {
-        key: Arc::from(record.key),
+        key,
         expires_at,
         line,
     })

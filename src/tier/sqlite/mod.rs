@@ -413,7 +413,6 @@ impl SqliteTier {
         }
     }
 
-    /// Collects the keys a `... RETURNING key` statement gives.
     /// Stores `stored` whole and records the counters of `written_back` (entries leaving L1: only
     /// `access_count`, `last_accessed` and `evicted_from_l1` changed while they were there), in
     /// one transaction. A written-back entry this tier does not hold is stored whole.
@@ -520,6 +519,7 @@ impl SqliteTier {
         self.write_batch(&not_held, &[])
     }
 
+    /// Collects the keys a `... RETURNING key` statement gives.
     fn returned_keys(
         conn: &Connection,
         sql: &str,
