@@ -11,23 +11,18 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend};
 
+mod common;
+
+use common::{KEY, url};
+
 fn config(dir: &Path, backend: L2Backend) -> CacheConfig {
     CacheConfig {
         l2_cache_dir: dir.join("l2"),
         l3_database_path: dir.join("l3.db"),
-        encryption_key: Some("dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=".into()),
+        encryption_key: Some(KEY.into()),
         l2_backend: backend,
         ..CacheConfig::default()
     }
-}
-
-fn url(i: usize) -> String {
-    format!(
-        "http://10.{}.{}.{}:8080",
-        (i >> 16) & 255,
-        (i >> 8) & 255,
-        i & 255
-    )
 }
 
 fn bench_put(c: &mut Criterion) {

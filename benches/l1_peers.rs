@@ -21,34 +21,11 @@ use pwcache::config::EvictionPolicy;
 use pwcache::tier::memory::{MemoryTier, Read};
 use pwcache::{CacheEntry, Clock, SystemClock, Timestamp};
 
+mod common;
+
+use common::{entry, mix};
+
 const CAPACITIES: [usize; 2] = [1_000, 100_000];
-
-/// A mixer (splitmix64) for keys that look like the cache's own (hex digests).
-fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn key(i: usize) -> String {
-    format!("{:016x}", mix(i as u64))
-}
-
-fn entry(i: usize, now: Timestamp) -> CacheEntry {
-    CacheEntry::new(
-        key(i),
-        format!(
-            "http://10.{}.{}.{}:8080",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ),
-        "bench",
-        now,
-        3600,
-    )
-}
 
 /// The operations compared, the same for the three caches.
 trait L1: Sync {

@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pwcache::config::EvictionPolicy;
 use pwcache::tier::memory::{MemoryTier, Read};
-use pwcache::{CacheConfig, CacheEntry, CacheManager, Clock, EntryInput, SystemClock};
+use pwcache::{CacheConfig, CacheManager, Clock, EntryInput, SystemClock};
 
-const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+mod common;
+
+use common::{KEY, entry, key, url};
 
 fn sizes() -> Vec<usize> {
     let quick = std::env::var("PWCACHE_BENCH_QUICK").is_ok_and(|v| v == "1");
@@ -32,26 +34,6 @@ fn sizes() -> Vec<usize> {
         sizes.push(1_000_000);
     }
     sizes
-}
-
-fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn key(i: usize) -> String {
-    format!("{:016x}", mix(i as u64))
-}
-
-fn url(i: usize) -> String {
-    format!(
-        "http://10.{}.{}.{}:8080",
-        (i >> 16) & 255,
-        (i >> 8) & 255,
-        i & 255
-    )
 }
 
 /// The N keys in a shuffled order (7919 is prime and divides no N used here).
@@ -99,7 +81,7 @@ fn bench_l1(c: &mut Criterion) {
         configure(&mut group, n);
         let l1 = MemoryTier::new(Some(n as u64), EvictionPolicy::Lru);
         for i in 0..n {
-            l1.insert(CacheEntry::new(key(i), url(i), "bench", now, 3600), false);
+            l1.insert(entry(i, now), false);
         }
         let keys = shuffled_keys(n);
         let mut i = 0;

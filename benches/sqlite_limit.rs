@@ -36,7 +36,9 @@ use pwcache::{
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+mod common;
+
+use common::{KEY, url};
 
 /// The 21 entry columns, in `CacheEntry` order (the tier's own list).
 const COLUMNS: [&str; 21] = ENTRY_COLUMNS;
@@ -188,17 +190,9 @@ fn raw_get(conn: &Connection, sql: &str, key: &str) -> Option<CacheEntry> {
     })
 }
 
-fn url(i: u64) -> String {
-    format!(
-        "http://10.{}.{}.{}:8080",
-        (i >> 16) & 255,
-        (i >> 8) & 255,
-        i & 255
-    )
-}
-
 fn entry(i: u64, now: Timestamp) -> CacheEntry {
-    CacheEntry::new(format!("{i:016x}"), url(i), "bench", now, 3600)
+    // Sequential keys (not `common::key`): rows arrive in key order, as the figures were taken.
+    CacheEntry::new(format!("{i:016x}"), url(i as usize), "bench", now, 3600)
 }
 
 fn bench_put_single(c: &mut Criterion) {
@@ -343,7 +337,12 @@ fn bench_warm(c: &mut Criterion) {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("proxies.jsonl");
     let text: String = (0..LINES)
-        .map(|i| format!("{{\"proxy_url\":\"{}\",\"source\":\"list\"}}\n", url(i)))
+        .map(|i| {
+            format!(
+                "{{\"proxy_url\":\"{}\",\"source\":\"list\"}}\n",
+                url(i as usize)
+            )
+        })
         .collect();
     std::fs::write(&path, text).unwrap();
     let sql = upsert_sql();

@@ -13,7 +13,13 @@ use std::process::Command;
 
 use pwcache::config::EvictionPolicy;
 use pwcache::tier::memory::MemoryTier;
-use pwcache::{CacheEntry, Clock, SystemClock};
+use pwcache::{Clock, SystemClock};
+
+// The benchmarks' entries, so the figures match theirs.
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::entry;
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
@@ -21,24 +27,6 @@ fn resident_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     pages * page
-}
-
-fn entry(i: usize, now: pwcache::Timestamp) -> CacheEntry {
-    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    CacheEntry::new(
-        format!("{:016x}", z ^ (z >> 31)),
-        format!(
-            "http://10.{}.{}.{}:8080",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ),
-        "bench",
-        now,
-        3600,
-    )
 }
 
 /// The child: fills one cache and prints bytes per entry.
