@@ -81,7 +81,8 @@ typedef enum pw_status {
   PW_STORAGE_ERROR = 5,
   /**
    * A warm file of a kind that is not `.json`, `.jsonl` or `.csv`; a logger that cannot be
-   * installed because the process already has another one.
+   * installed because the process already has another one; a SQLite library too old for the
+   * SQLite tiers.
    */
   PW_UNSUPPORTED = 6,
   /**
@@ -167,6 +168,8 @@ extern "C" {
  * - `PW_INVALID_JSON` if `config_json` is "", not UTF-8, not JSON, of the wrong shape or type,
  *   out of bounds or has an unknown key;
  * - `PW_CRYPTO_ERROR` if the encryption key (configuration or environment) is not a Fernet key;
+ * - `PW_UNSUPPORTED` if a SQLite tier is enabled and the process's SQLite library is older than
+ *   3.35.0 or lacks the JSON functions (the message names the version found);
  * - `PW_IO_ERROR`, `PW_STORAGE_ERROR` if the cache cannot be set up at all;
  * - `PW_PANIC` on a bug.
  *

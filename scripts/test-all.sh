@@ -4,8 +4,8 @@
 #   the Rust tests (unit, integration, CLI, doc, header freshness, exported symbols),
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
 #   the Python wrapper's tests (pytest in a local .venv).
-# On a fresh Debian machine it installs what is missing: cmake, pkg-config and valgrind with
-# apt-get, pytest with pip into .venv.
+# On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind and
+# libsqlite3-dev with apt-get, pytest with pip into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,10 @@ missing=()
 for tool in cmake pkg-config valgrind; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The SQLite tiers link the system SQLite (docs/sqlite.md): its headers and pkg-config file.
+if ! pkg-config --exists sqlite3 2>/dev/null || [ ! -f /usr/include/sqlite3.h ]; then
+  missing+=(libsqlite3-dev)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo=""

@@ -25,7 +25,8 @@ pub enum pw_status {
     /// No enabled tier could do it.
     PW_STORAGE_ERROR = 5,
     /// A warm file of a kind that is not `.json`, `.jsonl` or `.csv`; a logger that cannot be
-    /// installed because the process already has another one.
+    /// installed because the process already has another one; a SQLite library too old for the
+    /// SQLite tiers.
     PW_UNSUPPORTED = 6,
     /// An encryption key (configuration or environment) that is not a Fernet key.
     PW_CRYPTO_ERROR = 7,

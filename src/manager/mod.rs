@@ -81,7 +81,8 @@ enum Level {
 
 impl CacheManager {
     /// Opens a cache with the system clock. Tiers that cannot be used start degraded (see the
-    /// statistics); only an invalid configuration or encryption key fails.
+    /// statistics); only an invalid configuration or encryption key fails, or a SQLite tier on a
+    /// SQLite library older than pwcache needs ([`Error::Unsupported`]).
     pub fn open(config: CacheConfig) -> Result<CacheManager> {
         CacheManager::open_with_clock(config, Arc::new(SystemClock))
     }
@@ -89,6 +90,11 @@ impl CacheManager {
     /// Opens a cache reading the time from `clock` (tests and simulations).
     pub fn open_with_clock(config: CacheConfig, clock: Arc<dyn Clock>) -> Result<CacheManager> {
         config.validate()?;
+        let uses_sqlite =
+            config.l3.enabled || (config.l2.enabled && config.l2_backend == L2Backend::Sqlite);
+        if uses_sqlite {
+            crate::tier::sqlite::library::check_this_process()?;
+        }
         let crypto = Arc::new(Crypto::new(
             config.encryption_key.as_deref(),
             &config.l2_cache_dir,

@@ -62,6 +62,7 @@ use crate::time::{Clock, SystemClock, Timestamp};
 use super::{Tier, TierContext};
 
 mod codec;
+pub mod library;
 mod schema;
 
 pub use schema::ENTRY_COLUMNS;
