@@ -37,7 +37,7 @@ use crate::stats::{CacheStatistics, Counter, TierCounters};
 use crate::tier::jsonl::JsonlTier;
 use crate::tier::memory::{MemoryTier, Read};
 use crate::tier::sqlite::{Schema, SqliteTier};
-use crate::tier::{Tier, TierContext};
+use crate::tier::{Failures, Tier, TierContext, Usage};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::ttl::TtlManager;
 
@@ -314,6 +314,14 @@ impl Inner {
             .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
     }
 
+    /// The lower tiers from the bottom up: the order of every removal. A promotion from L3
+    /// into L2 that races with a removal is then always undone (see [`Inner::promote`]).
+    fn lower_bottom_up(&self) -> impl Iterator<Item = (Level, &TierSlot)> {
+        [(Level::L3, &self.l3), (Level::L2, &self.l2)]
+            .into_iter()
+            .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -385,12 +393,31 @@ impl Inner {
 
     /// Copies an entry found in `from` into the tiers above it; writes back the waiting L1
     /// victims when a batch of them waits.
+    ///
+    /// Into L2 only if L2 holds nothing under the key (a writer may have stored a newer entry
+    /// since L3 was read), and then only while L3 still holds the same entry: a removal runs
+    /// from the bottom up, so a removal that raced with this copy has left L3 by the time the
+    /// copy is checked, and the copy is taken back. The same check keeps a copy that lost such
+    /// a race out of L1.
     fn promote(&self, entry: &CacheEntry, from: Level, held: &mut HeldStripes<'_>) {
         if from == Level::L3
-            && let Some(l2) = &self.l2
+            && let (Some(l2), Some(l3)) = (&self.l2, &self.l3)
         {
-            let key = std::iter::once(entry.key.as_str());
-            if l2.write("promotion", key, |t| t.put(entry)).is_some() {
+            let key = entry.key.as_str();
+            if l2.write("promotion", std::iter::once(key), |t| {
+                t.put_if_absent(entry)
+            }) == Some(true)
+            {
+                let still_below = matches!(
+                    l3.call(|t| t.get(key)),
+                    Ok(Some(Some(current))) if current.fetch_time == entry.fetch_time
+                );
+                if !still_below {
+                    l2.write("taking back a promotion", std::iter::once(key), |t| {
+                        t.delete_if_fetched_at(key, entry.fetch_time)
+                    });
+                    return;
+                }
                 self.bump(&self.promotions, 1);
             }
         }
@@ -412,8 +439,7 @@ impl Inner {
                     &self.l3
                 };
                 if let Some(slot) = slot {
-                    let key = std::iter::once(entry.key.as_str());
-                    slot.write("recording a read", key, |t| t.put(entry));
+                    self.record_usage(slot, &[Usage::of(entry)]);
                 }
             }
         }
@@ -428,10 +454,10 @@ impl Inner {
         self.delete_below(std::slice::from_ref(&key));
     }
 
-    /// Deletes keys from L2 and L3; returns how many tiers held each (summed) per level.
+    /// Deletes keys from L3 and L2; returns how many tiers held each (summed) per level.
     fn delete_below(&self, keys: &[&str]) -> [u64; 3] {
         let mut removed = [0u64; 3];
-        for (level, slot) in self.lower() {
+        for (level, slot) in self.lower_bottom_up() {
             let deleted = slot.write("delete", keys.iter().copied(), |t| {
                 let mut n = 0;
                 for key in keys {
@@ -446,8 +472,9 @@ impl Inner {
 
     // ---- put and write-back ------------------------------------------------------------
 
-    /// Writes entries through every tier as one batch. The waiting L1 victims go with it when a
-    /// batch of them waits, or when it stores several entries (a `put_many`, a warm).
+    /// Writes entries through every tier as one batch. The waiting L1 victims are written back
+    /// after it when a batch of them waits, or when it stores several entries (a `put_many`, a
+    /// warm).
     pub(crate) fn store(&self, entries: Vec<CacheEntry>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
@@ -455,37 +482,35 @@ impl Inner {
         let mut held = self.locks.lock_keys(entries.iter().map(|e| e.key.as_str()));
         let mut batch = entries;
         let mut written_back = Vec::new();
-        let mut demoted = 0;
+        let mut folded = 0;
         if let Some(l1) = &self.l1 {
             let mut victims = 0;
             for entry in &batch {
                 victims += l1.insert(entry.clone(), false).len();
             }
             self.count(Level::L1, Counter::EvictionsLru, victims as u64);
-            // Victims ride along in this write's transactions once a batch of them waits. A
-            // `put_many` takes them all: some may be its own entries, evicted by the entries after
-            // them, which are not below yet.
+            // A `put_many` takes every waiting victim: some may be its own entries, evicted by
+            // the entries after them, which are not below yet.
             if batch.len() > 1 || l1.awaiting_len() >= WRITE_BACK_BATCH {
                 let taken = self.take_awaiting(&mut held);
-                demoted = taken.len();
+                let before = taken.len();
                 written_back = fold_victims_into(&mut batch, taken);
+                folded = before - written_back.len();
             }
         }
         let mut stored = self.l1.is_some();
         let mut written_below = false;
         for (_, slot) in self.lower() {
-            let keys = batch.iter().chain(&written_back).map(|e| e.key.as_str());
-            if slot
-                .write("write", keys, |t| t.put_batch(&batch, &written_back))
-                .is_some()
-            {
+            let keys = batch.iter().map(|e| e.key.as_str());
+            if slot.write("write", keys, |t| t.put_many(&batch)).is_some() {
                 stored = true;
                 written_below = true;
             }
         }
         if written_below {
-            self.bump(&self.demotions, demoted as u64);
+            self.bump(&self.demotions, folded as u64);
         }
+        self.write_back(written_back);
         drop(held);
         if stored {
             Ok(())
@@ -522,20 +547,33 @@ impl Inner {
         self.write_back(taken);
     }
 
-    /// Writes entries that left L1 to L2 and L3 (the caller holds their stripes).
+    /// Records the counters of entries that left L1 on the entries L2 and L3 hold, if those
+    /// are still the same entries (the caller holds their stripes). Nothing is created: an
+    /// entry deleted or replaced below since it was read stays so.
     fn write_back(&self, entries: Vec<CacheEntry>) {
         if entries.is_empty() {
             return;
         }
+        let usage: Vec<Usage> = entries.iter().map(Usage::of).collect();
         let mut written = false;
         for (_, slot) in self.lower() {
-            let keys = entries.iter().map(|e| e.key.as_str());
-            written |= slot
-                .write("write-back", keys, |t| t.put_batch(&[], &entries))
-                .is_some();
+            written |= self.record_usage(slot, &usage);
         }
         if written {
             self.bump(&self.demotions, entries.len() as u64);
+        }
+    }
+
+    /// Records usage on one lower tier; `true` when the tier answered. A tier that is skipped
+    /// or fails loses only these counters, so the keys are not remembered as missed.
+    fn record_usage(&self, slot: &TierSlot, usage: &[Usage]) -> bool {
+        match slot.call(|t| t.record_usage(usage)) {
+            Ok(Some(_)) => true,
+            Ok(None) => false,
+            Err(e) => {
+                log::warn!("{}: recording usage counters failed: {e}", slot.name);
+                false
+            }
         }
     }
 
@@ -550,7 +588,7 @@ impl Inner {
             let evicted = l1.take_evicted(key).is_some();
             held_somewhere |= l1.remove(key).is_some() || evicted;
         }
-        for (_, slot) in self.lower() {
+        for (_, slot) in self.lower_bottom_up() {
             if let Some(removed) = slot.write("delete", std::iter::once(key), |t| t.delete(key)) {
                 answered += 1;
                 held_somewhere |= removed;
@@ -574,7 +612,7 @@ impl Inner {
             answered += 1;
             keys.extend(l1.remove_all());
         }
-        for (_, slot) in self.lower() {
+        for (_, slot) in self.lower_bottom_up() {
             match slot.call(|t| t.clear()) {
                 Ok(Some(removed)) => {
                     answered += 1;
@@ -593,6 +631,10 @@ impl Inner {
         Ok(keys.len() as u64)
     }
 
+    /// Records one failed health check. Each lower tier counts it on the entry it holds, in
+    /// one atomic step, so reports from every handle and process add up; the count that
+    /// decides is the highest a tier returns (L1's own, plus one, when no lower tier holds the
+    /// key).
     fn invalidate_by_health(&self, key: &str) -> Result<bool> {
         let now = self.now();
         let _held = self.locks.lock(key);
@@ -601,52 +643,51 @@ impl Inner {
         {
             self.write_back(vec![evicted]);
         }
-        // Which tiers hold the key, and the freshest copy (L1's counters are the newest).
-        let mut holders: Vec<Level> = Vec::new();
-        let mut current: Option<CacheEntry> = None;
-        let mut answered = 0;
-        // Tiers that could not be read: whether they hold the key is unknown.
-        let mut unread: Vec<Level> = Vec::new();
-        if let Some(l1) = &self.l1 {
-            answered += 1;
-            if let Some(entry) = l1.peek(key) {
-                holders.push(Level::L1);
-                current = Some(entry);
-            }
-        }
+        let in_l1 = self.l1.as_ref().and_then(|l1| l1.peek(key));
+        let mut answered = usize::from(self.l1.is_some());
+        let mut counted: Option<(Level, Failures)> = None;
         for (level, slot) in self.lower() {
-            match slot.call(|t| t.get(key)) {
-                Ok(Some(found)) => {
+            // A tier that is skipped or fails gets the key remembered as missed, and repaired
+            // when it recovers.
+            match slot.write("recording a health failure", std::iter::once(key), |t| {
+                t.record_failure(key)
+            }) {
+                Some(Some(failures)) => {
                     answered += 1;
-                    if let Some(entry) = found {
-                        holders.push(level);
-                        current.get_or_insert(entry);
+                    if counted.is_none_or(|(_, c)| failures.failure_count > c.failure_count) {
+                        counted = Some((level, failures));
                     }
                 }
-                Ok(None) => unread.push(level),
-                Err(e) => {
-                    log::warn!("{}: read failed: {e}", slot.name);
-                    unread.push(level);
-                }
+                Some(None) => answered += 1,
+                None => {}
             }
         }
-        let Some(mut entry) = current else {
-            if answered == 0 {
+        let (found_in, failure_count, expired) = match (&in_l1, counted) {
+            (Some(entry), Some((_, below))) => (
+                Level::L1,
+                below.failure_count,
+                entry.is_expired(now) || below.expires_at <= now,
+            ),
+            (Some(entry), None) => (
+                Level::L1,
+                entry.failure_count.saturating_add(1),
+                entry.is_expired(now),
+            ),
+            (None, Some((level, below))) => (level, below.failure_count, below.expires_at <= now),
+            (None, None) if answered == 0 => {
                 return Err(Error::Storage("no enabled tier could be reached".into()));
             }
-            return Err(Error::NotFound(format!("no entry under key {key:?}")));
+            (None, None) => {
+                return Err(Error::NotFound(format!("no entry under key {key:?}")));
+            }
         };
-        if entry.is_expired(now) {
-            self.expire_everywhere(key, holders[0]);
+        if expired {
+            self.expire_everywhere(key, found_in);
             return Err(Error::NotFound(format!(
                 "the entry under key {key:?} expired"
             )));
         }
-        entry.failure_count = entry.failure_count.saturating_add(1);
-        entry.health_status = HealthStatus::Unhealthy;
-        if self.config.health_check_invalidation
-            && entry.failure_count >= self.config.failure_threshold
-        {
+        if self.config.health_check_invalidation && failure_count >= self.config.failure_threshold {
             if let Some(l1) = &self.l1
                 && l1.remove(key).is_some()
             {
@@ -658,23 +699,11 @@ impl Inner {
             }
             return Ok(true);
         }
-        if holders.contains(&Level::L1)
-            && let Some(l1) = &self.l1
-        {
-            let (failures, status) = (entry.failure_count, entry.health_status);
+        if let Some(l1) = &self.l1 {
             l1.update(key, |e| {
-                e.failure_count = failures;
-                e.health_status = status;
+                e.failure_count = failure_count;
+                e.health_status = HealthStatus::Unhealthy;
             });
-        }
-        for (level, slot) in self.lower() {
-            // A tier that could not be read gets the write too: if it is still skipped, the key
-            // is remembered as missed there and repaired when the tier recovers.
-            if holders.contains(&level) || unread.contains(&level) {
-                slot.write("recording a health failure", std::iter::once(key), |t| {
-                    t.put(&entry)
-                });
-            }
         }
         Ok(false)
     }
@@ -747,11 +776,9 @@ impl Drop for Inner {
         if dirty.is_empty() {
             return;
         }
+        let usage: Vec<Usage> = dirty.iter().map(Usage::of).collect();
         for (_, slot) in self.lower() {
-            let keys = dirty.iter().map(|e| e.key.as_str());
-            slot.write("saving access counters at close", keys, |t| {
-                t.put_batch(&[], &dirty)
-            });
+            self.record_usage(slot, &usage);
         }
     }
 }

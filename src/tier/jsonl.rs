@@ -108,7 +108,7 @@ use crate::fast_hash::{FastMap, FastSet};
 use crate::fsutil;
 use crate::stats::Counter;
 use crate::tier::order::{EvictionOrder, Handle};
-use crate::tier::{Tier, TierContext};
+use crate::tier::{Failures, Tier, TierContext, Usage};
 use crate::time::Timestamp;
 
 /// The number of shard files.
@@ -423,9 +423,6 @@ struct Slot {
     len: u64,
     expires_at: Timestamp,
     handle: Handle,
-    /// The record was appended by this handle, so an entry in this handle's L1 came from it or
-    /// is newer ([`JsonlTier::written_back_record`]). Records read from the file are not.
-    appended_here: bool,
 }
 
 struct ShardState {
@@ -674,7 +671,6 @@ impl JsonlTier {
                     len,
                     expires_at,
                     handle,
-                    appended_here: false,
                 },
             );
         }
@@ -786,7 +782,7 @@ impl JsonlTier {
                     Line::Put {
                         key, expires_at, ..
                     } => {
-                        put_slot(st, &mut order, &key, (offset, len), expires_at, false);
+                        put_slot(st, &mut order, &key, (offset, len), expires_at);
                     }
                     Line::Delete { key } => {
                         remove_slot(st, &mut order, &key);
@@ -844,7 +840,6 @@ impl JsonlTier {
                         len,
                         expires_at,
                         handle,
-                        appended_here: false,
                     },
                 );
             }
@@ -867,28 +862,26 @@ impl JsonlTier {
 
     /// Appends `ops` to a shard as one write, under the shard's lock, and applies them to the index.
     fn append(&self, shard: &mut Shard, ops: Vec<Op>) -> Result<Applied> {
-        self.append_with_write_backs(shard, ops, &[])
+        self.append_planned(shard, |_| Ok((ops, ())))
+            .map(|(applied, ())| applied)
     }
 
-    /// [`JsonlTier::append`], followed in the same write by the records of entries leaving L1
-    /// ([`JsonlTier::written_back_record`]), which read the record they patch here, under the
-    /// lock, where no other writer can replace it.
-    fn append_with_write_backs(
+    /// Appends the ops that `plan` decides on from the shard as it is under the shard's lock,
+    /// after reading what other handles appended (a conditional write sees the record it
+    /// depends on, and no other writer can replace it before the append), as one write; applies
+    /// them to the index. Returns what was applied and what `plan` returned beside the ops.
+    fn append_planned<T>(
         &self,
         shard: &mut Shard,
-        mut ops: Vec<Op>,
-        written_back: &[&CacheEntry],
-    ) -> Result<Applied> {
+        plan: impl FnOnce(&ShardState) -> Result<(Vec<Op>, T)>,
+    ) -> Result<(Applied, T)> {
         let Shard { lock, st } = shard;
         let lock_path = self.dir.join(lock_file_name(st.id));
         // Exclusive: nobody replaces the file and nobody else appends while we hold it, so our
         // lines land at the length read below (no seek to find out where they went).
         let _locked = FileLock::exclusive(lock, &lock_path)?;
         self.refresh(st)?;
-        for entry in written_back {
-            let record = self.written_back_record(st, entry)?;
-            ops.push(put_op(Arc::from(record.key.as_str()), &record)?);
-        }
+        let (ops, planned) = plan(st)?;
         let file_len = st.len;
         let remnant = file_len > st.scanned;
         let mut buf = Vec::new();
@@ -916,7 +909,7 @@ impl JsonlTier {
             buf.push(b'\n');
         }
         if placed.is_empty() {
-            return Ok(Applied::default());
+            return Ok((Applied::default(), planned));
         }
         st.file
             .write_all(&buf)
@@ -943,7 +936,7 @@ impl JsonlTier {
                         key, expires_at, ..
                     } => {
                         let place = (start + offset, len);
-                        if put_slot(st, &mut order, &key, place, expires_at, true) {
+                        if put_slot(st, &mut order, &key, place, expires_at) {
                             applied.inserted.push(key);
                         }
                     }
@@ -956,7 +949,7 @@ impl JsonlTier {
             }
         }
         st.scanned = end;
-        Ok(applied)
+        Ok((applied, planned))
     }
 
     fn needs_compaction(st: &ShardState) -> bool {
@@ -1035,36 +1028,27 @@ impl JsonlTier {
         fsutil::open_private_append(path)
     }
 
-    /// Appends records (already encoded), then the write-backs of entries leaving L1, in one
-    /// batch per shard, then enforces `max_entries`. The keys of a batch take their places in the
-    /// eviction order in the order given.
-    fn write_records(&self, records: Vec<Record>, written_back: &[CacheEntry]) -> Result<()> {
-        // Per shard: the records' appends, and the entries written back after them.
-        let mut per_shard: Vec<(Vec<Op>, Vec<&CacheEntry>)> =
-            (0..SHARDS).map(|_| (Vec::new(), Vec::new())).collect();
-        let mut batch_keys = Vec::with_capacity(records.len() + written_back.len());
+    /// Appends records (already encoded), in one batch per shard, then enforces `max_entries`.
+    /// The keys of a batch take their places in the eviction order in the order given.
+    fn write_records(&self, records: Vec<Record>) -> Result<()> {
+        let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        let mut batch_keys = Vec::with_capacity(records.len());
         for rec in records {
             let key: Arc<str> = Arc::from(rec.key.as_str());
             batch_keys.push(key.clone());
-            per_shard[shard_index(&key)].0.push(put_op(key, &rec)?);
-        }
-        for entry in written_back {
-            batch_keys.push(Arc::from(entry.key.as_str()));
-            per_shard[shard_index(&entry.key)].1.push(entry);
+            per_shard[shard_index(&key)].push(put_op(key, &rec)?);
         }
         {
             // Involved shards are locked in ascending order and held for the whole batch.
             let mut guards: Vec<Option<MutexGuard<'_, Shard>>> = per_shard
                 .iter()
                 .zip(&self.shards)
-                .map(|((ops, backs), shard)| {
-                    (!ops.is_empty() || !backs.is_empty()).then(|| shard.lock())
-                })
+                .map(|(ops, shard)| (!ops.is_empty()).then(|| shard.lock()))
                 .collect();
             let mut inserted = FastSet::default();
-            for (id, (ops, backs)) in per_shard.into_iter().enumerate() {
+            for (id, ops) in per_shard.into_iter().enumerate() {
                 if let Some(guard) = guards[id].as_mut() {
-                    inserted.extend(self.append_with_write_backs(guard, ops, &backs)?.inserted);
+                    inserted.extend(self.append(guard, ops)?.inserted);
                     self.compact_shard(guard, false)?;
                 }
             }
@@ -1087,6 +1071,19 @@ impl JsonlTier {
             }
         }
         self.enforce_capacity(&batch_keys)
+    }
+
+    /// Runs one conditional change on the shard of `key`: `plan` reads the record held under
+    /// `key` (if any, decoded as a record) under the shard's lock and returns the ops to append.
+    fn change_held<T>(
+        &self,
+        key: &str,
+        plan: impl FnOnce(Option<Record>) -> Result<(Vec<Op>, T)>,
+    ) -> Result<(Applied, T)> {
+        let mut guard = self.shards[shard_index(key)].lock();
+        let done = self.append_planned(&mut guard, |st| plan(held_record(st, key)?))?;
+        self.compact_shard(&mut guard, false)?;
+        Ok(done)
     }
 
     /// Tombstones victims when this handle's index holds more than `max_entries` keys, down to
@@ -1195,7 +1192,7 @@ impl JsonlTier {
             }
         }
         let count = records.len();
-        self.write_records(records, &[])?;
+        self.write_records(records)?;
         self.corrupt(bad);
         for path in &files {
             let mut done = path.clone().into_os_string();
@@ -1212,33 +1209,6 @@ impl JsonlTier {
             self.dir.display()
         );
         Ok(())
-    }
-
-    /// What the write-back of `entry` appends: the record held under its key with the entry's
-    /// counters and `evicted_from_l1`, so a newer record that another handle appended keeps the
-    /// rest of its fields (credentials stay the tokens they were: nothing is decrypted); the whole
-    /// entry when the shard holds no readable record of that key. Called under the shard's lock.
-    ///
-    /// When this handle appended the held record, the entry is written whole without reading
-    /// it: the entry in L1 was stored from that record or is a newer one of this handle's
-    /// (stored while this tier failed), and a record of another handle would have been indexed
-    /// in its place by the refresh that precedes every append.
-    fn written_back_record(&self, st: &ShardState, entry: &CacheEntry) -> Result<Record> {
-        let held = match st.map.get(entry.key.as_str()) {
-            Some(slot) if !slot.appended_here => read_line(st, slot)?
-                .and_then(|line| serde_json::from_slice::<Record>(&line).ok())
-                .filter(|r| r.key == entry.key),
-            _ => None,
-        };
-        match held {
-            Some(mut record) => {
-                record.access_count = entry.access_count;
-                record.last_accessed = entry.last_accessed.to_rfc3339();
-                record.evicted_from_l1 = entry.evicted_from_l1;
-                Ok(record)
-            }
-            None => encode_entry(entry, &self.ctx.crypto),
-        }
     }
 
     fn read_record(
@@ -1265,6 +1235,22 @@ fn read_line(st: &ShardState, slot: &Slot) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// The record held under `key`, as a record (credentials stay the tokens they are: nothing is
+/// decrypted); `None` when the key is not stored or its line is not a record of that key.
+fn held_record(st: &ShardState, key: &str) -> Result<Option<Record>> {
+    let Some(slot) = st.map.get(key) else {
+        return Ok(None);
+    };
+    Ok(read_line(st, slot)?
+        .and_then(|line| serde_json::from_slice::<Record>(&line).ok())
+        .filter(|r| r.key == key))
+}
+
+/// Whether `record` is the entry fetched at `fetch_time`.
+fn fetched_at(record: &Record, fetch_time: Timestamp) -> bool {
+    Timestamp::parse(&record.fetch_time) == Some(fetch_time)
+}
+
 /// The append of a record (`key` is its key).
 fn put_op(key: Arc<str>, record: &Record) -> Result<Op> {
     let expires_at = Timestamp::parse(&record.expires_at).ok_or_else(|| {
@@ -1285,14 +1271,12 @@ fn put_slot(
     key: &str,
     (offset, len): (u64, u64),
     expires_at: Timestamp,
-    appended_here: bool,
 ) -> bool {
     if let Some(slot) = st.map.get_mut(key) {
         st.live_bytes = st.live_bytes - (slot.len + 1) + (len + 1);
         slot.offset = offset;
         slot.len = len;
         slot.expires_at = expires_at;
-        slot.appended_here = appended_here;
         order.touch(slot.handle);
         false
     } else {
@@ -1306,7 +1290,6 @@ fn put_slot(
                 len,
                 expires_at,
                 handle,
-                appended_here,
             },
         );
         true
@@ -1325,10 +1308,6 @@ fn remove_slot(st: &mut ShardState, order: &mut EvictionOrder<Arc<str>>, key: &s
 }
 
 impl Tier for JsonlTier {
-    fn kind(&self) -> &'static str {
-        "jsonl"
-    }
-
     fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
         let mut guard = self.shards[shard_index(key)].lock();
         self.refresh(&mut guard.st)?;
@@ -1363,17 +1342,92 @@ impl Tier for JsonlTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        self.put_batch(entries, &[])
-    }
-
-    /// A written-back entry is appended as the record this tier holds with the entry's counters
-    /// ([`JsonlTier::written_back_record`]).
-    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        let records = stored
+        let records = entries
             .iter()
             .map(|e| encode_entry(e, &self.ctx.crypto))
             .collect::<Result<Vec<_>>>()?;
-        self.write_records(records, written_back)
+        self.write_records(records)
+    }
+
+    fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
+        let record = encode_entry(entry, &self.ctx.crypto)?;
+        let key: Arc<str> = Arc::from(entry.key.as_str());
+        let op = put_op(key.clone(), &record)?;
+        let (applied, ()) = self.change_held(&entry.key, |held| match held {
+            Some(_) => Ok((Vec::new(), ())),
+            None => Ok((vec![op], ())),
+        })?;
+        if applied.inserted.is_empty() {
+            return Ok(false);
+        }
+        self.enforce_capacity(&[key])?;
+        Ok(true)
+    }
+
+    fn record_usage(&self, usage: &[Usage]) -> Result<u64> {
+        let mut per_shard: Vec<Vec<&Usage>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        for u in usage {
+            per_shard[shard_index(&u.key)].push(u);
+        }
+        let mut recorded = 0;
+        for (id, batch) in per_shard.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut guard = self.shards[id].lock();
+            let (_, n) = self.append_planned(&mut guard, |st| {
+                let mut ops = Vec::with_capacity(batch.len());
+                for u in batch {
+                    let Some(mut record) = held_record(st, &u.key)? else {
+                        continue;
+                    };
+                    if !fetched_at(&record, u.fetch_time) {
+                        continue;
+                    }
+                    record.access_count = u.access_count;
+                    record.last_accessed = u.last_accessed.to_rfc3339();
+                    record.evicted_from_l1 = u.evicted_from_l1;
+                    ops.push(put_op(Arc::from(u.key.as_str()), &record)?);
+                }
+                let n = ops.len() as u64;
+                Ok((ops, n))
+            })?;
+            self.compact_shard(&mut guard, false)?;
+            recorded += n;
+        }
+        Ok(recorded)
+    }
+
+    fn record_failure(&self, key: &str) -> Result<Option<Failures>> {
+        let (_, failures) = self.change_held(key, |held| {
+            let Some(mut record) = held else {
+                return Ok((Vec::new(), None));
+            };
+            record.failure_count = record.failure_count.saturating_add(1);
+            record.health_status = HealthStatus::Unhealthy.as_str().to_string();
+            let op = put_op(Arc::from(key), &record)?;
+            let failures = Failures {
+                failure_count: record.failure_count,
+                // put_op has read it already: a record with an unreadable expiry is refused.
+                expires_at: Timestamp::parse(&record.expires_at).unwrap_or(Timestamp::MIN),
+            };
+            Ok((vec![op], Some(failures)))
+        })?;
+        Ok(failures)
+    }
+
+    fn delete_if_fetched_at(&self, key: &str, fetch_time: Timestamp) -> Result<bool> {
+        let (applied, ()) = self.change_held(key, |held| {
+            let ops = match held {
+                Some(record) if fetched_at(&record, fetch_time) => vec![Op::Delete {
+                    key: Arc::from(key),
+                    only_if_present: true,
+                }],
+                _ => Vec::new(),
+            };
+            Ok((ops, ()))
+        })?;
+        Ok(!applied.removed.is_empty())
     }
 
     fn delete(&self, key: &str) -> Result<bool> {

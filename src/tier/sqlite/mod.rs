@@ -59,7 +59,7 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{Tier, TierContext};
+use super::{Failures, Tier, TierContext, Usage};
 
 mod codec;
 pub mod library;
@@ -414,33 +414,40 @@ impl SqliteTier {
         }
     }
 
-    /// Stores `stored` whole and records the counters of `written_back` (entries leaving L1: only
-    /// `access_count`, `last_accessed` and `evicted_from_l1` changed while they were there), in
-    /// one transaction. A written-back entry this tier does not hold is stored whole.
-    fn write_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        if stored.is_empty() && written_back.is_empty() {
-            return Ok(());
+    /// Stores `entries` whole in one transaction, or with `only_if_absent` only those whose key
+    /// holds nothing; returns how many were stored.
+    fn write_batch(&self, entries: &[CacheEntry], only_if_absent: bool) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(0);
         }
         // Encryption is the slow part: done before the write lock is taken.
-        let encoded = stored
+        let encoded = entries
             .iter()
             .map(|e| codec::encode(e, &self.ctx.crypto))
             .collect::<Result<Vec<Vec<Value>>>>()?;
         let now = Value::Real(SystemClock.now().as_epoch_seconds());
         let max = self.ctx.max_entries;
-        let (evicted, not_held) = self.write("put", |tx, rows| {
+        let (stored, evicted) = self.write("put", |tx, rows| {
             let mut count = match max {
                 Some(_) => Some(rows.sync(tx, &self.sql)?),
                 None => None,
             };
             let mut upsert = tx.prepare_cached(&self.sql.upsert)?;
             let mut exists = tx.prepare_cached(&self.sql.exists)?;
-            for (entry, values) in stored.iter().zip(&encoded) {
-                if let Some(n) = &mut count
-                    && !exists.exists([&entry.key])?
-                {
-                    *n += 1;
+            let mut stored = Vec::with_capacity(entries.len());
+            for (entry, values) in entries.iter().zip(&encoded) {
+                if count.is_some() || only_if_absent {
+                    let held = exists.exists([&entry.key])?;
+                    if held && only_if_absent {
+                        continue;
+                    }
+                    if let Some(n) = &mut count
+                        && !held
+                    {
+                        *n += 1;
+                    }
                 }
+                stored.push(entry.key.as_str());
                 match self.schema {
                     Schema::L3 => {
                         upsert.execute(rusqlite::params_from_iter(
@@ -462,35 +469,12 @@ impl SqliteTier {
                     }
                 }
             }
-            let mut record_use = tx.prepare_cached(&self.sql.record_use)?;
-            let mut not_held = Vec::new();
-            for entry in written_back {
-                let mut params = vec![
-                    Value::Text(entry.key.clone()),
-                    Value::Integer(entry.access_count),
-                    Value::Real(entry.last_accessed.as_epoch_seconds()),
-                    Value::Integer(i64::from(entry.evicted_from_l1)),
-                ];
-                if self.schema == Schema::L3 {
-                    params.push(now.clone());
-                }
-                if record_use.execute(rusqlite::params_from_iter(&params))? == 0 {
-                    not_held.push(entry.clone());
-                }
-            }
             let mut evicted = 0;
             if let (Some(max), Some(n)) = (max, count) {
                 if n > max {
                     // The keys just written are the last candidates: under LFU a new key has the
                     // fewest uses, and evicting it on arrival would keep every new key out.
-                    let written = serde_json::Value::from(
-                        stored
-                            .iter()
-                            .chain(written_back)
-                            .map(|e| e.key.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .to_string();
+                    let written = serde_json::Value::from(stored.clone()).to_string();
                     let others = Self::returned_keys(
                         tx,
                         &self.sql.evict_others,
@@ -504,7 +488,7 @@ impl SqliteTier {
                 }
                 rows.known = Some(n - evicted as u64);
             }
-            Ok((evicted, not_held))
+            Ok((stored.len() as u64, evicted))
         })?;
         if evicted > 0 {
             self.ctx.counters.add(Counter::EvictionsLru, evicted as u64);
@@ -515,9 +499,7 @@ impl SqliteTier {
                 max.unwrap_or(0)
             );
         }
-        // Written-back entries this tier did not hold (evicted here, or missed while it was
-        // degraded) are stored whole: rare, so a second transaction.
-        self.write_batch(&not_held, &[])
+        Ok(stored)
     }
 
     /// Collects the keys a `... RETURNING key` statement gives.
@@ -533,10 +515,6 @@ impl SqliteTier {
 }
 
 impl Tier for SqliteTier {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
-
     fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
         match self.read("get", |conn| self.lookup(conn, key))? {
             None => Ok(None),
@@ -547,11 +525,67 @@ impl Tier for SqliteTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        self.write_batch(entries, &[])
+        self.write_batch(entries, false).map(|_| ())
     }
 
-    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        self.write_batch(stored, written_back)
+    fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
+        self.write_batch(std::slice::from_ref(entry), true)
+            .map(|n| n > 0)
+    }
+
+    fn record_usage(&self, usage: &[Usage]) -> Result<u64> {
+        if usage.is_empty() {
+            return Ok(0);
+        }
+        let now = Value::Real(SystemClock.now().as_epoch_seconds());
+        self.write("recording usage", |tx, _| {
+            let mut record = tx.prepare_cached(&self.sql.record_use)?;
+            let mut recorded = 0;
+            for u in usage {
+                let mut params = vec![
+                    Value::Text(u.key.clone()),
+                    Value::Integer(u.access_count),
+                    Value::Real(u.last_accessed.as_epoch_seconds()),
+                    Value::Integer(i64::from(u.evicted_from_l1)),
+                    Value::Real(u.fetch_time.as_epoch_seconds()),
+                ];
+                if self.schema == Schema::L3 {
+                    params.push(now.clone());
+                }
+                recorded += record.execute(rusqlite::params_from_iter(&params))? as u64;
+            }
+            Ok(recorded)
+        })
+    }
+
+    fn record_failure(&self, key: &str) -> Result<Option<Failures>> {
+        let now = SystemClock.now().as_epoch_seconds();
+        let recorded = self.write("recording a health failure", |tx, _| {
+            let mut stmt = tx.prepare_cached(&self.sql.record_failure)?;
+            let mut rows = match self.schema {
+                Schema::L2 => stmt.query(rusqlite::params![key])?,
+                Schema::L3 => stmt.query(rusqlite::params![key, now])?,
+            };
+            match rows.next()? {
+                Some(row) => Ok(Some((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))),
+                None => Ok(None),
+            }
+        })?;
+        Ok(recorded.map(|(failure_count, expires_at)| Failures {
+            failure_count,
+            // A row whose expiry cannot be read is expired: the manager then removes it.
+            expires_at: Timestamp::from_epoch_seconds(expires_at).unwrap_or(Timestamp::MIN),
+        }))
+    }
+
+    fn delete_if_fetched_at(&self, key: &str, fetch_time: Timestamp) -> Result<bool> {
+        self.write("delete", |tx, rows| {
+            let n = tx
+                .prepare_cached(&self.sql.delete_if_fetched_at)?
+                .execute(rusqlite::params![key, fetch_time.as_epoch_seconds()])?;
+            rows.removed(n);
+            Ok(n > 0)
+        })
     }
 
     fn delete(&self, key: &str) -> Result<bool> {

@@ -250,10 +250,15 @@ pub(super) struct Sql {
     pub evict: String,
     /// The same among the rows whose key is not in the JSON array `?2` (the keys just written).
     pub evict_others: String,
-    /// What changes while an entry sits in L1: `?1` key, `?2` access_count, `?3` last_accessed,
-    /// `?4` evicted_from_l1 (and `?5` updated_at in L3). No indexed column is set, so no index
-    /// page is written.
+    /// A usage record: `?1` key, `?2` access_count, `?3` last_accessed, `?4` evicted_from_l1,
+    /// `?5` the fetch time that names the entry (and `?6` updated_at in L3). No indexed column
+    /// is set, so no index page is written.
     pub record_use: String,
+    /// One more failed health check on whatever `?1` holds (and `?2` updated_at in L3),
+    /// returning the new count and the expiry.
+    pub record_failure: String,
+    /// Deletes `?1` if it holds the entry fetched at `?2`.
+    pub delete_if_fetched_at: String,
     pub count: String,
 }
 
@@ -320,16 +325,38 @@ impl Sql {
             ),
             count: format!("SELECT COUNT(*) FROM {table}"),
             record_use: match schema {
-                Schema::L2 => "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
-                               evicted_from_l1 = ?4 WHERE key = ?1"
-                    .to_string(),
-                Schema::L3 => "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
-                               evicted_from_l1 = ?4, updated_at = ?5 WHERE key = ?1"
+                Schema::L2 => format!(
+                    "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
+                     evicted_from_l1 = ?4 WHERE key = ?1 AND {SAME_FETCH_TIME_AS_5}"
+                ),
+                Schema::L3 => format!(
+                    "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
+                     evicted_from_l1 = ?4, updated_at = ?6 WHERE key = ?1 AND {SAME_FETCH_TIME_AS_5}"
+                ),
+            },
+            record_failure: match schema {
+                Schema::L2 => {
+                    "UPDATE l2_cache SET failure_count = COALESCE(failure_count, 0) + 1, \
+                               health_status = 'unhealthy' WHERE key = ?1 \
+                               RETURNING failure_count, expires_at"
+                        .to_string()
+                }
+                Schema::L3 => "UPDATE cache_entries SET \
+                               failure_count = COALESCE(failure_count, 0) + 1, \
+                               health_status = 'unhealthy', updated_at = ?2 WHERE key = ?1 \
+                               RETURNING failure_count, expires_at"
                     .to_string(),
             },
+            delete_if_fetched_at: format!(
+                "DELETE FROM {table} WHERE key = ?1 AND abs(fetch_time - ?2) < 0.0000005"
+            ),
         }
     }
 }
+
+/// `fetch_time` is the fetch time `?5` names: a stored REAL reads back as the microsecond it
+/// rounds to, so rows written by another program (full float precision) match too.
+const SAME_FETCH_TIME_AS_5: &str = "abs(fetch_time - ?5) < 0.0000005";
 
 /// `INSERT ... ON CONFLICT(key) DO UPDATE`: an update keeps the rowid (FIFO order) and, in L3,
 /// `created_at`.
