@@ -12,7 +12,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-use crate::manager::{CacheManager, Inner};
+use crate::manager::{CacheManager, Engine};
 
 struct Signal {
     stop: Mutex<bool>,
@@ -21,7 +21,7 @@ struct Signal {
 
 /// A background sweeper over one cache.
 pub struct TtlManager {
-    cache: Arc<Inner>,
+    cache: Arc<Engine>,
     interval: Duration,
     signal: Arc<Signal>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -94,7 +94,7 @@ impl Drop for TtlManager {
     }
 }
 
-fn sweep_until_stopped(cache: &Inner, signal: &Signal, interval: Duration) {
+fn sweep_until_stopped(cache: &Engine, signal: &Signal, interval: Duration) {
     loop {
         match cache.cleanup_expired() {
             Ok(0) => {}

@@ -108,7 +108,7 @@ use crate::fast_hash::{FastMap, FastSet};
 use crate::fsutil;
 use crate::stats::Counter;
 use crate::tier::order::{EvictionOrder, Handle};
-use crate::tier::{Failures, Tier, TierContext, Usage};
+use crate::tier::{Failures, Tier, TierContext, Usage, Version};
 use crate::time::Timestamp;
 
 /// The number of shard files.
@@ -1246,9 +1246,11 @@ fn held_record(st: &ShardState, key: &str) -> Result<Option<Record>> {
         .filter(|r| r.key == key))
 }
 
-/// Whether `record` is the entry fetched at `fetch_time`.
-fn fetched_at(record: &Record, fetch_time: Timestamp) -> bool {
-    Timestamp::parse(&record.fetch_time) == Some(fetch_time)
+/// Whether `record` holds `version`.
+fn is_version(record: &Record, version: &Version) -> bool {
+    record.proxy_url == version.proxy_url
+        && Timestamp::parse(&record.fetch_time) == Some(version.fetch_time)
+        && Timestamp::parse(&record.expires_at) == Some(version.expires_at)
 }
 
 /// The append of a record (`key` is its key).
@@ -1381,7 +1383,7 @@ impl Tier for JsonlTier {
                     let Some(mut record) = held_record(st, &u.key)? else {
                         continue;
                     };
-                    if !fetched_at(&record, u.fetch_time) {
+                    if !is_version(&record, &u.version) {
                         continue;
                     }
                     record.access_count = u.access_count;
@@ -1416,10 +1418,10 @@ impl Tier for JsonlTier {
         Ok(failures)
     }
 
-    fn delete_if_fetched_at(&self, key: &str, fetch_time: Timestamp) -> Result<bool> {
+    fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool> {
         let (applied, ()) = self.change_held(key, |held| {
             let ops = match held {
-                Some(record) if fetched_at(&record, fetch_time) => vec![Op::Delete {
+                Some(record) if is_version(&record, version) => vec![Op::Delete {
                     key: Arc::from(key),
                     only_if_present: true,
                 }],

@@ -35,15 +35,40 @@ pub struct TierContext {
     pub counters: Arc<TierCounters>,
 }
 
+/// What tells one stored version of an entry from another: every put stores a new one. Two
+/// puts of a key at the same microsecond with the same URL and expiry are taken for one version
+/// (they can differ only in credentials and health fields, which a usage record does not touch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub fetch_time: Timestamp,
+    pub expires_at: Timestamp,
+    pub proxy_url: String,
+}
+
+impl Version {
+    pub fn of(entry: &CacheEntry) -> Version {
+        Version {
+            fetch_time: entry.fetch_time,
+            expires_at: entry.expires_at,
+            proxy_url: entry.proxy_url.clone(),
+        }
+    }
+
+    /// Whether `entry` is this version.
+    pub fn matches(&self, entry: &CacheEntry) -> bool {
+        entry.fetch_time == self.fetch_time
+            && entry.expires_at == self.expires_at
+            && entry.proxy_url == self.proxy_url
+    }
+}
+
 /// What reading an entry from memory changed on it: its use counters, and whether it has left
-/// the memory tier. A tier records them only on the entry it holds under `key` that was fetched
-/// at `fetch_time` (the same entry, not a newer write of the key), and never creates an entry
-/// for them.
+/// the memory tier. A tier records them only on the entry it holds under `key` if that is the
+/// same [`Version`] (not a newer write of the key), and never creates an entry for them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Usage {
     pub key: String,
-    /// Names the entry: what a put stored at that time. A re-put of the key has another one.
-    pub fetch_time: Timestamp,
+    pub version: Version,
     pub access_count: i64,
     pub last_accessed: Timestamp,
     pub evicted_from_l1: bool,
@@ -54,7 +79,7 @@ impl Usage {
     pub fn of(entry: &CacheEntry) -> Usage {
         Usage {
             key: entry.key.clone(),
-            fetch_time: entry.fetch_time,
+            version: Version::of(entry),
             access_count: entry.access_count,
             last_accessed: entry.last_accessed,
             evicted_from_l1: entry.evicted_from_l1,
@@ -77,7 +102,7 @@ pub struct Failures {
 /// one append under the shard's lock).
 ///
 /// The conditional operations (`put_if_absent`, `record_usage`, `record_failure`,
-/// `delete_if_fetched_at`) exist so that a stale copy held elsewhere can never overwrite a newer
+/// `delete_if_version`) exist so that a stale copy held elsewhere can never overwrite a newer
 /// entry or bring back a deleted one: only `put_many` writes an entry whole.
 // `len` is fallible (it may read the disk); an `is_empty` would add nothing but a second query.
 #[allow(clippy::len_without_is_empty)]
@@ -100,8 +125,8 @@ pub trait Tier: Send + Sync {
     /// from another tier never replaces what a writer stored here meanwhile.)
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool>;
 
-    /// Records each usage on the entry held under its key, when that entry has the usage's
-    /// `fetch_time`; returns how many were recorded. Absent keys and other entries are left
+    /// Records each usage on the entry held under its key, when that entry is the usage's
+    /// version; returns how many were recorded. Absent keys and other entries are left
     /// alone.
     fn record_usage(&self, usage: &[Usage]) -> Result<u64>;
 
@@ -113,8 +138,8 @@ pub trait Tier: Send + Sync {
     /// Removes `key`; `true` when it was stored.
     fn delete(&self, key: &str) -> Result<bool>;
 
-    /// Removes `key` only if it holds the entry fetched at `fetch_time`; `true` when removed.
-    fn delete_if_fetched_at(&self, key: &str, fetch_time: Timestamp) -> Result<bool>;
+    /// Removes `key` only if it holds `version`; `true` when removed.
+    fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool>;
 
     /// Removes everything; returns the keys that were stored.
     fn clear(&self) -> Result<Vec<String>>;

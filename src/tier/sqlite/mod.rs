@@ -59,7 +59,7 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{Failures, Tier, TierContext, Usage};
+use super::{Failures, Tier, TierContext, Usage, Version};
 
 mod codec;
 pub mod library;
@@ -514,6 +514,15 @@ impl SqliteTier {
     }
 }
 
+/// The parameters `?5`..`?7` of a version check.
+fn version_params(version: &Version) -> [Value; 3] {
+    [
+        Value::Real(version.fetch_time.as_epoch_seconds()),
+        Value::Real(version.expires_at.as_epoch_seconds()),
+        Value::Text(version.proxy_url.clone()),
+    ]
+}
+
 impl Tier for SqliteTier {
     fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
         match self.read("get", |conn| self.lookup(conn, key))? {
@@ -547,8 +556,8 @@ impl Tier for SqliteTier {
                     Value::Integer(u.access_count),
                     Value::Real(u.last_accessed.as_epoch_seconds()),
                     Value::Integer(i64::from(u.evicted_from_l1)),
-                    Value::Real(u.fetch_time.as_epoch_seconds()),
                 ];
+                params.extend(version_params(&u.version));
                 if self.schema == Schema::L3 {
                     params.push(now.clone());
                 }
@@ -578,11 +587,14 @@ impl Tier for SqliteTier {
         }))
     }
 
-    fn delete_if_fetched_at(&self, key: &str, fetch_time: Timestamp) -> Result<bool> {
+    fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool> {
         self.write("delete", |tx, rows| {
+            let params = std::iter::once(Value::Text(key.to_string()))
+                .chain([Value::Null, Value::Null, Value::Null])
+                .chain(version_params(version));
             let n = tx
-                .prepare_cached(&self.sql.delete_if_fetched_at)?
-                .execute(rusqlite::params![key, fetch_time.as_epoch_seconds()])?;
+                .prepare_cached(&self.sql.delete_if_version)?
+                .execute(rusqlite::params_from_iter(params))?;
             rows.removed(n);
             Ok(n > 0)
         })

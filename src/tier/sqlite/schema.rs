@@ -251,14 +251,14 @@ pub(super) struct Sql {
     /// The same among the rows whose key is not in the JSON array `?2` (the keys just written).
     pub evict_others: String,
     /// A usage record: `?1` key, `?2` access_count, `?3` last_accessed, `?4` evicted_from_l1,
-    /// `?5` the fetch time that names the entry (and `?6` updated_at in L3). No indexed column
-    /// is set, so no index page is written.
+    /// `?5`..`?7` the version (and `?8` updated_at in L3). No indexed column is set, so no
+    /// index page is written.
     pub record_use: String,
     /// One more failed health check on whatever `?1` holds (and `?2` updated_at in L3),
     /// returning the new count and the expiry.
     pub record_failure: String,
-    /// Deletes `?1` if it holds the entry fetched at `?2`.
-    pub delete_if_fetched_at: String,
+    /// Deletes `?1` if it holds the version `?5`..`?7`.
+    pub delete_if_version: String,
     pub count: String,
 }
 
@@ -327,11 +327,11 @@ impl Sql {
             record_use: match schema {
                 Schema::L2 => format!(
                     "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
-                     evicted_from_l1 = ?4 WHERE key = ?1 AND {SAME_FETCH_TIME_AS_5}"
+                     evicted_from_l1 = ?4 WHERE key = ?1 AND {SAME_VERSION}"
                 ),
                 Schema::L3 => format!(
                     "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
-                     evicted_from_l1 = ?4, updated_at = ?6 WHERE key = ?1 AND {SAME_FETCH_TIME_AS_5}"
+                     evicted_from_l1 = ?4, updated_at = ?8 WHERE key = ?1 AND {SAME_VERSION}"
                 ),
             },
             record_failure: match schema {
@@ -347,16 +347,16 @@ impl Sql {
                                RETURNING failure_count, expires_at"
                     .to_string(),
             },
-            delete_if_fetched_at: format!(
-                "DELETE FROM {table} WHERE key = ?1 AND abs(fetch_time - ?2) < 0.0000005"
-            ),
+            delete_if_version: format!("DELETE FROM {table} WHERE key = ?1 AND {SAME_VERSION}"),
         }
     }
 }
 
-/// `fetch_time` is the fetch time `?5` names: a stored REAL reads back as the microsecond it
-/// rounds to, so rows written by another program (full float precision) match too.
-const SAME_FETCH_TIME_AS_5: &str = "abs(fetch_time - ?5) < 0.0000005";
+/// The row is the version `?5` (fetch_time), `?6` (expires_at), `?7` (proxy_url). A stored REAL
+/// reads back as the microsecond it rounds to, so times are compared to the half microsecond and
+/// rows written by another program (full float precision) match too.
+const SAME_VERSION: &str = "abs(fetch_time - ?5) < 0.0000005 AND abs(expires_at - ?6) < 0.0000005 \
+                            AND proxy_url = ?7";
 
 /// `INSERT ... ON CONFLICT(key) DO UPDATE`: an update keeps the rowid (FIFO order) and, in L3,
 /// `created_at`.
