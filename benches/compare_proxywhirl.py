@@ -94,8 +94,8 @@ def library_path() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     lib = target / "release" / "libpwcache.so"
     if not lib.exists():
-        print("building libpwcache (cargo build --release --lib)", file=sys.stderr)
-        subprocess.run(["cargo", "build", "--release", "--lib"], cwd=REPO, check=True)
+        print("building libpwcache (cargo build --release -p pwcache --lib)", file=sys.stderr)
+        subprocess.run(["cargo", "build", "--release", "-p", "pwcache", "--lib"], cwd=REPO, check=True)
     return lib.resolve()
 
 

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// `target/<profile>/libpwcache.so`, built now: `cargo test` builds the crate as an rlib for the
-/// tests and leaves the cdylib as it was, so the test builds it with the same cargo and profile.
+/// tests and leaves the cdylib as it was, so the test builds it with the same cargo and profile,
+/// as CMake and scripts/test-python.sh do (`-p pwcache`: the library alone, not the CLI).
 fn shared_library() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -17,7 +18,7 @@ fn shared_library() -> PathBuf {
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let mut cargo = Command::new(env!("CARGO"));
             cargo
-                .args(["build", "--lib", "--quiet"])
+                .args(["build", "-p", "pwcache", "--lib", "--quiet"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
             if release {
