@@ -1,5 +1,6 @@
-//! The shared library exports only the C API (`pw_` symbols) and has a SONAME (build.rs,
+//! The shared library exports only the C API (`pw_` symbols) and has its SONAME (build.rs,
 //! src/ffi/exports.map). Linux only: it reads the ELF file with binutils' `nm` and `readelf`.
+//! That CMake installs the library under the same name is checked by tests/c/install_consumer.sh.
 #![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
@@ -62,12 +63,17 @@ fn only_pw_symbols_are_exported() {
     );
 }
 
+/// `libpwcache.so.<major>`, the major number of Cargo.toml's version.
 #[test]
 fn the_library_has_a_soname() {
     let lib = shared_library();
     let dynamic = run("readelf", &["-d", lib.to_str().unwrap()]);
+    let expected = format!(
+        "Library soname: [libpwcache.so.{}]",
+        env!("CARGO_PKG_VERSION_MAJOR")
+    );
     assert!(
-        dynamic.contains("Library soname: [libpwcache.so.0]"),
-        "SONAME missing:\n{dynamic}"
+        dynamic.contains(&expected),
+        "SONAME missing or not {expected}:\n{dynamic}"
     );
 }
