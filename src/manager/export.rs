@@ -1,4 +1,5 @@
-//! Export of every live entry as JSON Lines (DESIGN.md §3, `export_to_file`).
+//! Export of every live entry as JSON Lines (`export_to_file`; the file is specified in
+//! docs/FORMAT.md §6).
 //!
 //! Reads L1 first (its counters are the newest), then L2, then L3, writing each key once. Nothing
 //! is counted as a read and nothing is removed: an export has no side effects. The file appears

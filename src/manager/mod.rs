@@ -1,4 +1,5 @@
-//! The cache manager: one handle over L1, L2 and L3 (DESIGN.md §3).
+//! The cache manager: one handle over L1, L2 and L3 (the data flow of a get, a put and a sweep
+//! through these files: docs/architecture.md).
 //!
 //! - `get` reads L1, then L2, then L3; a lower hit is copied into the tiers above it
 //!   (promotion). Access counters live in L1 and reach L2/L3 when the entry leaves L1 (write-back
@@ -247,7 +248,8 @@ impl CacheManager {
         self.inner.cleanup_expired()
     }
 
-    /// Loads proxies from a `.json`, `.jsonl` or `.csv` file (DESIGN.md §3).
+    /// Loads proxies from a `.json`, `.jsonl` or `.csv` file (formats, fields, and what counts as
+    /// skipped or failed: docs/FORMAT.md §7).
     pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmCounts> {
         self.inner
             .warm_from_file(path, ttl_override, &mut |_, _| {})
@@ -264,7 +266,8 @@ impl CacheManager {
         self.inner.warm_from_file(path, ttl_override, progress)
     }
 
-    /// Writes every live entry once, as JSON Lines, atomically (DESIGN.md §3).
+    /// Writes every live entry once, as JSON Lines, atomically (line format and masking:
+    /// docs/FORMAT.md §6).
     pub fn export_to_file(&self, path: &Path, include_credentials: bool) -> Result<ExportCounts> {
         self.inner
             .export_to_file(path, include_credentials, &mut |_, _| {})
