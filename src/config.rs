@@ -1,5 +1,5 @@
-//! The cache configuration (DESIGN.md §2): parsed once, with unknown keys rejected at any depth,
-//! validated once, then read-only.
+//! The cache configuration, the JSON object `pw_cache_new` takes: parsed once, with unknown keys
+//! rejected at any depth, validated once, then read-only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -209,8 +209,10 @@ impl CacheConfig {
         Ok(config)
     }
 
-    /// Checks the bounds of DESIGN.md §2. [`CacheConfig::from_json`] calls it; Rust callers who
-    /// build a config by hand get it from `CacheManager::open`.
+    /// Checks the bounds: `default_ttl_seconds` >= 1, `per_source_ttl` values >= 0,
+    /// `cleanup_interval_seconds` a finite number > 0, `failure_threshold` >= 1, and the two paths
+    /// not empty. [`CacheConfig::from_json`] calls it; Rust callers who build a config by hand get
+    /// it from `CacheManager::open`.
     pub fn validate(&self) -> Result<()> {
         if self.default_ttl_seconds < 1 {
             return Err(invalid(format!(

@@ -1,4 +1,6 @@
-//! The behaviour clauses of DESIGN.md §3, through the Rust API, on real tiers.
+//! The cache's behaviour through the Rust API, on real tiers: promotion, expiry, eviction and
+//! write-back, health invalidation, delete and clear, statistics, degraded tiers, sharing
+//! between handles, file modes, capacity, bad input and threads.
 
 mod common;
 

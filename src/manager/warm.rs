@@ -1,4 +1,5 @@
-//! Bulk load from `.json`, `.jsonl` and `.csv` files (DESIGN.md §3, `warm_from_file`).
+//! Bulk load from `.json`, `.jsonl` and `.csv` files (`warm_from_file`; the input formats are
+//! specified in docs/FORMAT.md §7).
 //!
 //! Rows become entries with `source = "warmed"` unless they say otherwise, and are stored in
 //! batches of [`BATCH`], one transaction per tier each. One bad row never stops the rest:
