@@ -990,3 +990,37 @@ fn a_health_failure_missed_by_a_degraded_tier_is_not_undone_when_it_recovers() {
     );
     assert_eq!(e.health_status, HealthStatus::Unhealthy);
 }
+
+#[test]
+fn writes_a_degraded_tier_missed_are_not_undone_after_a_restart() {
+    for config in [config_in, |d: &std::path::Path| sqlite_l2(config_in(d))] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let config = config(dir.path());
+        let cache = open(config.clone(), &clock);
+        cache.put("a", input(1)).unwrap();
+        cache.put("b", input(1)).unwrap();
+        drop(cache);
+        // L2 cannot be used: its directory is a file now.
+        let l2 = dir.path().join("l2");
+        let kept = dir.path().join("l2-kept");
+        std::fs::rename(&l2, &kept).unwrap();
+        std::fs::write(&l2, b"not a directory").unwrap();
+        let cache = open(config.clone(), &clock);
+        assert!(cache.statistics().l2_degraded);
+        cache.put("a", input(2)).unwrap();
+        cache.delete("b").unwrap();
+        drop(cache); // freed before L2 is back: what it missed must not be forgotten
+        std::fs::remove_file(&l2).unwrap();
+        std::fs::rename(&kept, &l2).unwrap();
+        let cache = open(config.clone(), &clock);
+        assert_eq!(cache.get("a").unwrap().unwrap().proxy_url, url(2));
+        assert!(cache.get("b").unwrap().is_none(), "the delete stays");
+        assert!(!cache.statistics().l2_degraded);
+        // And L2 alone no longer holds the stale entries.
+        let l2_only = open(one_lower_tier(&config, true), &clock);
+        assert!(l2_only.get("b").unwrap().is_none());
+        let a = l2_only.get("a").unwrap();
+        assert!(a.as_ref().is_none_or(|a| a.proxy_url == url(2)), "{a:?}");
+    }
+}

@@ -6,6 +6,7 @@
 //! bottom-up order of removals, what a write-back may touch) are in docs/architecture.md.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +22,7 @@ use crate::tier::{Tier, TierContext, Usage, Version};
 use crate::time::{Clock, Timestamp};
 
 use super::locks::{HeldStripes, KeyLocks};
+use super::missed::MissedJournal;
 use super::slot::TierSlot;
 use super::write_back::WRITE_BACK_BATCH;
 
@@ -72,7 +74,24 @@ pub(super) fn no_tier_answered() -> Error {
 /// A tier opener for the slot, which re-opens a degraded tier on every retry.
 type Opener = Box<dyn Fn() -> Result<Arc<dyn Tier>> + Send + Sync>;
 
+/// Appends what the lower tiers missed during an operation to their journals when dropped, at
+/// the end of the operation (see `missed`).
+pub(super) struct PersistMissed<'a>(&'a Engine);
+
+impl Drop for PersistMissed<'_> {
+    fn drop(&mut self) {
+        for (_, slot) in self.0.lower() {
+            slot.persist_missed();
+        }
+    }
+}
+
 impl Engine {
+    /// The guard to take first in an operation that may write to the lower tiers.
+    pub(super) fn persist_missed_at_end(&self) -> PersistMissed<'_> {
+        PersistMissed(self)
+    }
+
     /// Opens the tiers the configuration enables (see [`super::CacheManager::open`]).
     pub(super) fn open(config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Engine> {
         config.validate()?;
@@ -98,6 +117,14 @@ impl Engine {
             .l1
             .enabled
             .then(|| MemoryTier::new(config.l1.max_entries, config.l1.eviction_policy));
+        // What one persistent tier misses is journaled beside the other (see `missed`).
+        let both = config.l2.enabled && config.l3.enabled;
+        let l3_dir = config
+            .l3_database_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let journal = |beside: &Path, name: &str| both.then(|| MissedJournal::in_dir(beside, name));
         let l2 = config.l2.enabled.then(|| {
             let ctx = context(&config.l2, &counters[1]);
             let dir = config.l2_cache_dir.clone();
@@ -111,7 +138,7 @@ impl Engine {
                         as Arc<dyn Tier>)
                 }),
             };
-            TierSlot::open("L2", opener, clock.clone())
+            TierSlot::open("L2", opener, clock.clone(), journal(&l3_dir, "L2"))
         });
         let l3 = config.l3.enabled.then(|| {
             let ctx = context(&config.l3, &counters[2]);
@@ -123,6 +150,7 @@ impl Engine {
                         as Arc<dyn Tier>)
                 }),
                 clock.clone(),
+                journal(&config.l2_cache_dir, "L3"),
             )
         });
         Ok(Engine {
@@ -169,6 +197,7 @@ impl Engine {
     // ---- get ----------------------------------------------------------------------------
 
     pub(super) fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
+        let _persist = self.persist_missed_at_end();
         let now = self.now();
         let mut expired_in_l1 = false;
         if let Some(l1) = &self.l1 {
@@ -326,6 +355,7 @@ impl Engine {
     // ---- delete, clear, health ------------------------------------------------------------
 
     pub(super) fn delete(&self, key: &str) -> Result<()> {
+        let _persist = self.persist_missed_at_end();
         let _held = self.locks.lock(key);
         let mut held_somewhere = false;
         let mut answered = false;
@@ -350,6 +380,7 @@ impl Engine {
     /// Removes everything, from the bottom up; returns how many distinct keys were removed. A
     /// tier that is skipped or fails is cleared when it recovers.
     pub(super) fn clear(&self) -> Result<u64> {
+        let _persist = self.persist_missed_at_end();
         let _held = self.locks.lock_all();
         let mut keys: HashSet<String> = HashSet::new();
         let mut answered = false;

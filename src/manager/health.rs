@@ -14,6 +14,7 @@ impl Engine {
     /// decides is the highest a tier returns (L1's own, plus one, when no lower tier holds the
     /// key).
     pub(super) fn invalidate_by_health(&self, key: &str) -> Result<bool> {
+        let _persist = self.persist_missed_at_end();
         let now = self.now();
         let _held = self.locks.lock(key);
         if let Some(l1) = &self.l1

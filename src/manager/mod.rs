@@ -8,6 +8,7 @@
 //! - [`health`]: failed health checks counted in every tier, and health eviction;
 //! - [`warm`] and [`export`]: bulk load and dump, clients of the engine's store and scan;
 //! - [`slot`]: a persistent tier's degradation, back-off and recovery;
+//! - [`missed`]: what a degraded tier missed, journaled so it is repaired after a restart;
 //! - [`locks`]: the striped per-key locks that serialise operations on one key.
 //!
 //! How a get, a put and a sweep flow through the tiers, and the invariants they keep, are in
@@ -17,6 +18,7 @@ mod engine;
 mod export;
 mod health;
 mod locks;
+mod missed;
 mod slot;
 mod warm;
 mod write_back;

@@ -32,6 +32,7 @@ impl Engine {
     /// after it when a batch of them waits, or when it stores several entries (a `put_many`, a
     /// warm).
     pub(crate) fn store(&self, entries: Vec<CacheEntry>) -> Result<()> {
+        let _persist = self.persist_missed_at_end();
         if entries.is_empty() {
             return Ok(());
         }
