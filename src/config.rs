@@ -225,11 +225,11 @@ impl CacheConfig {
                 "field `per_source_ttl.{source}` must be >= 0, got {ttl}"
             )));
         }
-        if !(self.cleanup_interval_seconds.is_finite() && self.cleanup_interval_seconds > 0.0) {
-            return Err(invalid(
-                "field `cleanup_interval_seconds` must be a finite number > 0".into(),
-            ));
-        }
+        crate::ttl::checked_interval(
+            "field `cleanup_interval_seconds`",
+            self.cleanup_interval_seconds,
+        )
+        .map_err(invalid)?;
         if self.failure_threshold < 1 {
             return Err(invalid(format!(
                 "field `failure_threshold` must be >= 1, got {}",
@@ -299,6 +299,8 @@ mod tests {
             r#"{"failure_threshold":0}"#,
             r#"{"cleanup_interval_seconds":0}"#,
             r#"{"cleanup_interval_seconds":-1.5}"#,
+            r#"{"cleanup_interval_seconds":9223372036854775808}"#,
+            r#"{"cleanup_interval_seconds":31536000.5}"#,
             r#"{"l3_config":{"max_entries":-1}}"#,
             r#"{"per_source_ttl":{"a":-1}}"#,
             r#"{"l2_backend":"redis"}"#,
@@ -312,5 +314,7 @@ mod tests {
         }
         let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":0.25}"#).unwrap();
         assert_eq!(c.cleanup_interval_seconds, 0.25);
+        let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":31536000}"#).unwrap();
+        assert_eq!(c.cleanup_interval_seconds, 31_536_000.0);
     }
 }

@@ -4,15 +4,46 @@
 //! stopped; `start` runs a sweep at once and then every interval; `stop` wakes the thread at once
 //! (it never sleeps out the interval) and joins it. The manager keeps the cache's shared state
 //! alive, so the cache handle may be dropped first.
+//!
+//! The thread must outlive anything a sweep runs into: a sweep that panics (a bug, or a panic in
+//! a caller's [`crate::Clock`]) is caught and logged, and the next one runs on schedule. The
+//! interval is at most [`MAX_CLEANUP_INTERVAL_SECONDS`], so the next deadline always fits the
+//! monotonic clock; should it not, the thread waits for `stop` alone instead of panicking.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::manager::{CacheManager, Engine};
+
+/// The longest cleanup interval: 365 days. Longer ones are refused (a sweeper that never runs is
+/// `enable_background_cleanup: false`); with this bound the deadline arithmetic cannot overflow.
+pub const MAX_CLEANUP_INTERVAL_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// The interval as a [`Duration`], or why it is refused (`what` names it in the message).
+pub(crate) fn checked_interval(what: &str, seconds: f64) -> std::result::Result<Duration, String> {
+    if seconds.is_finite()
+        && seconds > 0.0
+        && seconds <= MAX_CLEANUP_INTERVAL_SECONDS
+        && let Ok(interval) = Duration::try_from_secs_f64(seconds)
+    {
+        return Ok(interval);
+    }
+    // `{:e}` keeps 1e300 readable; small values print as they are.
+    let got = if seconds.abs() >= 1e9 {
+        format!("{seconds:e}")
+    } else {
+        format!("{seconds}")
+    };
+    Err(format!(
+        "{what} must be a finite number of seconds > 0 and <= {} (365 days), got {got}",
+        MAX_CLEANUP_INTERVAL_SECONDS as u64
+    ))
+}
 
 struct Signal {
     stop: Mutex<bool>,
@@ -28,18 +59,11 @@ pub struct TtlManager {
 }
 
 impl TtlManager {
-    /// A stopped manager sweeping `cache` every `interval_seconds` (finite, > 0).
+    /// A stopped manager sweeping `cache` every `interval_seconds` (finite, > 0, at most
+    /// [`MAX_CLEANUP_INTERVAL_SECONDS`]); [`Error::InvalidArgument`] otherwise.
     pub fn new(cache: &CacheManager, interval_seconds: f64) -> Result<TtlManager> {
-        if !(interval_seconds.is_finite() && interval_seconds > 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "the cleanup interval must be a finite number of seconds > 0, got {interval_seconds}"
-            )));
-        }
-        let interval = Duration::try_from_secs_f64(interval_seconds).map_err(|_| {
-            Error::InvalidArgument(format!(
-                "the cleanup interval {interval_seconds} is too long"
-            ))
-        })?;
+        let interval = checked_interval("the cleanup interval", interval_seconds)
+            .map_err(Error::InvalidArgument)?;
         Ok(TtlManager {
             cache: cache.shared(),
             interval,
@@ -96,23 +120,77 @@ impl Drop for TtlManager {
 
 fn sweep_until_stopped(cache: &Engine, signal: &Signal, interval: Duration) {
     loop {
-        match cache.cleanup_expired() {
-            Ok(0) => {}
-            Ok(n) => log::debug!("TTL sweep removed {n} expired entries"),
-            Err(e) => log::warn!("TTL sweep failed: {e}"),
-        }
+        sweep_once(cache);
         let mut stop = signal.stop.lock();
         if *stop {
             return;
         }
-        let deadline = std::time::Instant::now() + interval;
-        while !*stop {
-            if signal.wake.wait_until(&mut stop, deadline).timed_out() {
-                break;
+        match Instant::now().checked_add(interval) {
+            Some(deadline) => {
+                while !*stop {
+                    if signal.wake.wait_until(&mut stop, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+            // Beyond the monotonic clock's range: no sweep is due before `stop`.
+            None => {
+                while !*stop {
+                    signal.wake.wait(&mut stop);
+                }
             }
         }
         if *stop {
             return;
         }
+    }
+}
+
+/// One sweep; a panic in it is logged and ends only this sweep, not the thread. The cache's
+/// locks do not poison, so the next sweep finds them usable.
+fn sweep_once(cache: &Engine) {
+    match catch_unwind(AssertUnwindSafe(|| cache.cleanup_expired())) {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => log::debug!("TTL sweep removed {n} expired entries"),
+        Ok(Err(e)) => log::warn!("TTL sweep failed: {e}"),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            log::error!("TTL sweep panicked, the next one runs on schedule: {what}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_of_the_longest_interval_fits_the_clock() {
+        let interval = checked_interval("x", MAX_CLEANUP_INTERVAL_SECONDS).unwrap();
+        assert_eq!(interval, Duration::from_secs(31_536_000));
+        assert!(Instant::now().checked_add(interval).is_some());
+    }
+
+    #[test]
+    fn intervals_outside_the_bounds_are_refused() {
+        for bad in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e19,
+            9.3e18,
+            2f64.powi(63),
+            1e300,
+        ] {
+            let message = checked_interval("the interval", bad).unwrap_err();
+            assert!(message.contains("<= 31536000 (365 days)"), "{message}");
+        }
+        assert!(checked_interval("x", 31_536_000.0 + 1e-3).is_err());
+        assert!(checked_interval("x", 1e-3).is_ok());
     }
 }
