@@ -225,7 +225,7 @@ impl CacheConfig {
                 "field `per_source_ttl.{source}` must be >= 0, got {ttl}"
             )));
         }
-        crate::ttl::checked_interval(
+        checked_interval(
             "field `cleanup_interval_seconds`",
             self.cleanup_interval_seconds,
         )
@@ -254,6 +254,34 @@ impl CacheConfig {
             .copied()
             .unwrap_or(self.default_ttl_seconds)
     }
+}
+
+/// The longest cleanup interval: 365 days. Longer ones are refused (a sweeper that never runs is
+/// `enable_background_cleanup: false`); with this bound the deadline arithmetic cannot overflow.
+pub const MAX_CLEANUP_INTERVAL_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// The interval as a [`std::time::Duration`], or why it is refused (`what` names it in the message).
+pub(crate) fn checked_interval(
+    what: &str,
+    seconds: f64,
+) -> std::result::Result<std::time::Duration, String> {
+    if seconds.is_finite()
+        && seconds > 0.0
+        && seconds <= MAX_CLEANUP_INTERVAL_SECONDS
+        && let Ok(interval) = std::time::Duration::try_from_secs_f64(seconds)
+    {
+        return Ok(interval);
+    }
+    // `{:e}` keeps 1e300 readable; small values print as they are.
+    let got = if seconds.abs() >= 1e9 {
+        format!("{seconds:e}")
+    } else {
+        format!("{seconds}")
+    };
+    Err(format!(
+        "{what} must be a finite number of seconds > 0 and <= {} (365 days), got {got}",
+        MAX_CLEANUP_INTERVAL_SECONDS as u64
+    ))
 }
 
 #[cfg(test)]

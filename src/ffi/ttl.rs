@@ -4,7 +4,7 @@ use super::cache::pw_cache;
 use super::guard::{guard, guard_value};
 use super::handle::{BoxedHandle, out_ptr};
 use super::status::pw_status;
-use crate::ttl::TtlManager;
+use crate::manager::TtlManager;
 
 /// A background sweeper that removes expired entries from every tier of one cache.
 ///

@@ -9,7 +9,8 @@
 //! - [`warm`] and [`export`]: bulk load and dump, clients of the engine's store and scan;
 //! - [`slot`]: a persistent tier's degradation, back-off and recovery;
 //! - [`missed`]: what a degraded tier missed, journaled so it is repaired after a restart;
-//! - [`locks`]: the striped per-key locks that serialise operations on one key.
+//! - [`locks`]: the striped per-key locks that serialise operations on one key;
+//! - [`sweeper`]: the background thread that sweeps expired entries (`TtlManager`).
 //!
 //! How a get, a put and a sweep flow through the tiers, and the invariants they keep, are in
 //! docs/architecture.md.
@@ -20,6 +21,7 @@ mod health;
 mod locks;
 mod missed;
 mod slot;
+mod sweeper;
 mod warm;
 mod write_back;
 
@@ -31,10 +33,11 @@ use crate::entry::{CacheEntry, EntryInput};
 use crate::error::{Error, Result};
 use crate::stats::CacheStatistics;
 use crate::time::{Clock, SystemClock};
-use crate::ttl::TtlManager;
 
+pub use crate::config::MAX_CLEANUP_INTERVAL_SECONDS;
 pub(crate) use engine::Engine;
 pub use export::ExportCounts;
+pub use sweeper::TtlManager;
 pub use warm::WarmCounts;
 pub use write_back::WRITE_BACK_BATCH;
 

@@ -17,33 +17,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::{CacheManager, Engine};
+use crate::config::checked_interval;
 use crate::error::{Error, Result};
-use crate::manager::{CacheManager, Engine};
-
-/// The longest cleanup interval: 365 days. Longer ones are refused (a sweeper that never runs is
-/// `enable_background_cleanup: false`); with this bound the deadline arithmetic cannot overflow.
-pub const MAX_CLEANUP_INTERVAL_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
-
-/// The interval as a [`Duration`], or why it is refused (`what` names it in the message).
-pub(crate) fn checked_interval(what: &str, seconds: f64) -> std::result::Result<Duration, String> {
-    if seconds.is_finite()
-        && seconds > 0.0
-        && seconds <= MAX_CLEANUP_INTERVAL_SECONDS
-        && let Ok(interval) = Duration::try_from_secs_f64(seconds)
-    {
-        return Ok(interval);
-    }
-    // `{:e}` keeps 1e300 readable; small values print as they are.
-    let got = if seconds.abs() >= 1e9 {
-        format!("{seconds:e}")
-    } else {
-        format!("{seconds}")
-    };
-    Err(format!(
-        "{what} must be a finite number of seconds > 0 and <= {} (365 days), got {got}",
-        MAX_CLEANUP_INTERVAL_SECONDS as u64
-    ))
-}
 
 struct Signal {
     stop: Mutex<bool>,
@@ -170,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_deadline_of_the_longest_interval_fits_the_clock() {
-        let interval = checked_interval("x", MAX_CLEANUP_INTERVAL_SECONDS).unwrap();
+        let interval = checked_interval("x", crate::config::MAX_CLEANUP_INTERVAL_SECONDS).unwrap();
         assert_eq!(interval, Duration::from_secs(31_536_000));
         assert!(Instant::now().checked_add(interval).is_some());
     }
