@@ -2,11 +2,11 @@
 //! every handle and process that opens the same directory.
 //!
 //! The files, the line format, the sharing protocol, compaction, durability, capacity and the
-//! import of upstream shards are specified in `docs/FORMAT.md` §3; this module is its
-//! implementation:
+//! import of upstream shards are specified in `docs/FORMAT.md` §3; this module implements it:
 //!
 //! - `record`: the lines (a record, a tombstone, the classification of a line);
 //! - `load`: reading a whole shard file, at open and when another handle replaced it;
+//! - `lock`: the lock files and their `flock`;
 //! - `shard`: one shard, its file, lock file and this handle's index of it;
 //! - `capacity`: the eviction order and the `max_entries` bound;
 //! - `upstream`: the import of proxywhirl's shards;
@@ -14,20 +14,23 @@
 //!
 //! # Invariants
 //!
-//! - A shard file changes only by an append of whole lines in one `write(2)`, or by a rename of
-//!   a complete file over it, both under the shard's exclusive `flock`; a line is never edited
-//!   in place. So an open file always reads as complete lines, but for an unfinished last line
-//!   (a writer died), which is never indexed and is cut away at the next open.
+//! - A shard file changes only under the shard's exclusive `flock`: by an append of whole lines
+//!   in one `write(2)`, by a rename of a complete file over it, or, at open, by cutting away an
+//!   unfinished last line (a writer died). No line is edited in place, so an open file reads as
+//!   complete lines but for such a last line, which is never indexed.
 //! - A handle's index of a shard says where the last record of each live key is, for the file
-//!   up to `scanned`, the end of a complete line. Before every operation on a shard, the index is
+//!   up to `scanned`, the end of a complete line. Before every operation on a shard the index is
 //!   brought up to date with the file at the path: the lines appended since are read; a file
 //!   replaced (another inode) or shorter than `scanned` is read again whole.
 //! - The tier's eviction order holds exactly the keys of the sixteen indexes.
+//! - A shard's `live_bytes` is the size of the lines its index points at; after each append the
+//!   shard is compacted when the rest of the file (dead bytes) outweighs them and the file is past
+//!   `COMPACTION_MIN_BYTES`, so a write costs amortised O(1).
 //! - Lock order: a shard's mutex, then its `flock`, then the eviction order's mutex, which is
 //!   never held across I/O (the structure of `shard` makes it so). Several shards are locked in
 //!   ascending order. The import lock is taken before any shard's.
-//! - Every call is atomic with respect to other handles: a conditional change reads the record
-//!   it depends on and appends under one hold of the shard's `flock`.
+//! - Each change of a shard is atomic with respect to other handles: a conditional change reads
+//!   the record it depends on and appends under one hold of the shard's `flock`.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! One shard: its file, its lock file, and this handle's index of it (key → where the key's live
-//! record is), which only `Shard` methods write and keep fresh.
+//! record is), which only `Shard` methods change and keep fresh. Others read through `View`.
 //!
-//! The lock order follows from what can take which lock:
-//! - the shard's mutex (the tier holds each `Shard` in a `Mutex`) comes first: every method that
-//!   touches the file or the index needs `&mut Shard`;
-//! - the shard's `flock` comes next: only `Shard` methods hold its lock file, and they take it
-//!   (in `Shard::exclusive`, and at `Shard::open`) before anything else they do;
+//! The lock order follows from what can reach which lock:
+//! - the shard's mutex comes first: the tier holds each `Shard` in a `Mutex`, so whatever
+//!   reaches a shard holds its mutex;
+//! - the shard's `flock` comes next: the lock file is a private field of `Shard`, and its
+//!   methods take the flock (in `Shard::exclusive`, and in `Shard::open`) before anything else;
 //! - the tier's eviction order (`Shared::order`) comes last: the index updates lock it around
-//!   their in-memory changes alone, never across I/O, and no lock is taken while it is held.
+//!   their in-memory changes alone, so it is never held across I/O or while taking a lock.
 
 use std::fs::{self, File, Metadata};
 use std::hash::Hasher;
