@@ -195,7 +195,12 @@ fn damage_a_read_meets_is_checked_and_repaired_when_the_tier_is_opened_again() {
     let cache = open(config.clone(), &clock);
     let mut served_before = 0;
     for i in 0..ROWS {
-        if let Some(u) = url_of(&cache, &key(i)) {
+        // L3 is the only tier: once it fails, a read is a storage error, not a miss.
+        let read = cache.get(&key(i));
+        if let Err(e) = &read {
+            assert_eq!(e.kind(), pwcache::ErrorKind::Storage, "{e}");
+        }
+        if let Some(u) = read.ok().flatten().map(|e| e.proxy_url) {
             assert_eq!(u, url(i));
             served_before += 1;
         }
