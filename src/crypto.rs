@@ -96,10 +96,6 @@ impl Crypto {
         }
     }
 
-    pub fn source(&self) -> &KeySource {
-        &self.source
-    }
-
     fn keys(&self) -> Result<&MultiFernet> {
         self.keys.get_or_try_init(|| match &self.source {
             KeySource::KeyFile(path) => Ok(MultiFernet::new(vec![load_or_create_key_file(path)?])),

@@ -49,7 +49,7 @@ pub mod fsutil;
 mod json_object;
 pub mod key;
 pub mod manager;
-pub mod redact;
+pub(crate) mod redact;
 pub mod stats;
 pub mod tier;
 pub mod time;

@@ -227,23 +227,6 @@ impl MemoryTier {
         }
         out
     }
-
-    /// Marks `key` as written below.
-    pub fn mark_clean(&self, key: &str) {
-        if let Some(slot) = self.state.lock().map.get_mut(key) {
-            slot.dirty = false;
-        }
-    }
-
-    /// Keys from the next victim to the last (for tests of the policies).
-    pub fn keys_in_eviction_order(&self) -> Vec<String> {
-        self.state
-            .lock()
-            .order
-            .iter()
-            .map(|k| k.to_string())
-            .collect()
-    }
 }
 
 #[cfg(test)]

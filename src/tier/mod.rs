@@ -21,7 +21,7 @@ use crate::time::Timestamp;
 
 pub mod jsonl;
 pub mod memory;
-pub mod order;
+pub(crate) mod order;
 pub mod sqlite;
 
 /// What a persistent tier is opened with.

@@ -292,14 +292,6 @@ impl SqliteTier {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn schema(&self) -> Schema {
-        self.schema
-    }
-
     fn error(&self, what: &str, e: rusqlite::Error) -> Error {
         Error::sqlite(
             format!(
