@@ -204,7 +204,6 @@ fn sigkill_keeps_every_acknowledged_value_jsonl() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sigkill_keeps_every_acknowledged_failure_count_jsonl() {
     assert_passes(L2Backend::Jsonl, true);
 }

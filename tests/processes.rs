@@ -149,7 +149,7 @@ fn store_user() {
 
 // ---- the parent -------------------------------------------------------------------------------
 
-/// The checks of one run, each a test of its own so that one can be ignored alone.
+/// The checks of one run, each a test of its own so that a failure names the check.
 #[derive(Clone, Copy, Debug)]
 enum Check {
     /// Own keys (outcomes and final states), errors, and the files (integrity, every line).
@@ -198,13 +198,11 @@ fn jsonl_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Off, Check::SharedOutcomes);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_without_l1_shared_final_state() {
     assert_passes(L2Backend::Jsonl, L1::Off, Check::SharedFinalState);
 }
@@ -215,13 +213,11 @@ fn jsonl_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Small, Check::SharedOutcomes);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_small_l1_shared_final_state() {
     assert_passes(L2Backend::Jsonl, L1::Small, Check::SharedFinalState);
 }
@@ -232,13 +228,11 @@ fn sqlite_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Off, Check::SharedOutcomes);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_without_l1_shared_final_state() {
     assert_passes(L2Backend::Sqlite, L1::Off, Check::SharedFinalState);
 }
@@ -249,13 +243,11 @@ fn sqlite_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Small, Check::SharedOutcomes);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_small_l1_shared_final_state() {
     assert_passes(L2Backend::Sqlite, L1::Small, Check::SharedFinalState);
 }

@@ -204,25 +204,21 @@ fn an_old_copys_counters_stay_off_a_newer_value(backend: L2Backend, how: Leaves)
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_delete_then_copy_evicted() {
     a_deleted_key_stays_deleted(L2Backend::Jsonl, Leaves::Evicted);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_delete_then_copy_freed() {
     a_deleted_key_stays_deleted(L2Backend::Jsonl, Leaves::Freed);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_delete_then_copy_evicted() {
     a_deleted_key_stays_deleted(L2Backend::Sqlite, Leaves::Evicted);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_delete_then_copy_freed() {
     a_deleted_key_stays_deleted(L2Backend::Sqlite, Leaves::Freed);
 }
@@ -248,25 +244,21 @@ fn sqlite_re_put_then_copy_freed() {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_counters_of_a_copy_evicted() {
     an_old_copys_counters_stay_off_a_newer_value(L2Backend::Jsonl, Leaves::Evicted);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_counters_of_a_copy_freed() {
     an_old_copys_counters_stay_off_a_newer_value(L2Backend::Jsonl, Leaves::Freed);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_counters_of_a_copy_evicted() {
     an_old_copys_counters_stay_off_a_newer_value(L2Backend::Sqlite, Leaves::Evicted);
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn sqlite_counters_of_a_copy_freed() {
     an_old_copys_counters_stay_off_a_newer_value(L2Backend::Sqlite, Leaves::Freed);
 }
@@ -314,7 +306,6 @@ fn failure_counts_survive_a_concurrent_eviction(backend: L2Backend) {
 }
 
 #[test]
-#[ignore = "fails until the write-back fix lands"]
 fn jsonl_failure_counts_survive_a_concurrent_eviction() {
     failure_counts_survive_a_concurrent_eviction(L2Backend::Jsonl);
 }
