@@ -200,27 +200,31 @@ impl Engine {
         let _persist = self.persist_missed_at_end();
         let now = self.now();
         let mut expired_in_l1 = false;
-        if let Some(l1) = &self.l1 {
-            match l1.read(key, now) {
-                Read::Hit(entry) => {
-                    self.count(Level::L1, Counter::Hits, 1);
-                    return Ok(Some(entry));
-                }
-                Read::Expired => expired_in_l1 = true,
-                Read::Miss => {}
+        // A hit counts; an expired entry is remembered, removed once the stripe is held.
+        let mut read_l1 = |l1: &MemoryTier| match l1.read(key, now) {
+            Read::Hit(entry) => {
+                self.count(Level::L1, Counter::Hits, 1);
+                Some(entry)
             }
+            Read::Expired => {
+                expired_in_l1 = true;
+                None
+            }
+            Read::Miss => None,
+        };
+        if let Some(l1) = &self.l1
+            && let Some(entry) = read_l1(l1)
+        {
+            return Ok(Some(entry));
         }
         let mut held = self.locks.lock(key);
         if let Some(l1) = &self.l1 {
             // Another thread may have stored or promoted the key while we waited for the stripe.
-            match l1.read(key, now) {
-                Read::Hit(entry) => {
-                    self.count(Level::L1, Counter::Hits, 1);
-                    return Ok(Some(entry));
-                }
-                Read::Expired => expired_in_l1 = true,
-                Read::Miss if !expired_in_l1 => self.count(Level::L1, Counter::Misses, 1),
-                Read::Miss => {}
+            if let Some(entry) = read_l1(l1) {
+                return Ok(Some(entry));
+            }
+            if !expired_in_l1 {
+                self.count(Level::L1, Counter::Misses, 1);
             }
             if expired_in_l1 {
                 self.expire_everywhere(key, Level::L1);

@@ -230,14 +230,7 @@ impl TierSlot {
                     format!("{} key(s)", listed.keys.len())
                 }
             );
-            if listed.everything {
-                tier.clear().map(|_| ())
-            } else {
-                listed
-                    .keys
-                    .iter()
-                    .try_for_each(|key| tier.delete(key).map(|_| ()))
-            }
+            remove_missed(tier, listed.everything, &listed.keys)
         })
     }
 
@@ -259,14 +252,7 @@ impl TierSlot {
     fn repair(&self, tier: &dyn Tier) -> Result<()> {
         self.repair_from_journal(tier)?;
         let missed = std::mem::take(&mut *self.missed.lock());
-        let result = if missed.everything {
-            tier.clear().map(|_| ())
-        } else {
-            missed
-                .keys
-                .iter()
-                .try_for_each(|key| tier.delete(key).map(|_| ()))
-        };
+        let result = remove_missed(tier, missed.everything, &missed.keys);
         if result.is_err() {
             let mut back = self.missed.lock();
             back.everything |= missed.everything;
@@ -312,4 +298,17 @@ impl TierSlot {
         let at: Timestamp = self.clock.now().plus_seconds(after_secs);
         self.retry_at.store(at.as_micros(), Ordering::Release);
     }
+}
+
+/// Removes from `tier` what it missed: everything (a missed clear), or the keys.
+fn remove_missed<'k>(
+    tier: &dyn Tier,
+    everything: bool,
+    keys: impl IntoIterator<Item = &'k String>,
+) -> Result<()> {
+    if everything {
+        return tier.clear().map(|_| ());
+    }
+    keys.into_iter()
+        .try_for_each(|key| tier.delete(key).map(|_| ()))
 }
