@@ -20,6 +20,7 @@
 
 mod export;
 mod locks;
+pub mod single_tier;
 mod slot;
 mod warm;
 
