@@ -48,6 +48,7 @@ import base64
 import gc
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,8 +95,8 @@ def library_path() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     lib = target / "release" / "libpwcache.so"
     if not lib.exists():
-        print("building libpwcache (cargo build --release --lib)", file=sys.stderr)
-        subprocess.run(["cargo", "build", "--release", "--lib"], cwd=REPO, check=True)
+        print("building libpwcache (cargo build --release -p pwcache --lib)", file=sys.stderr)
+        subprocess.run(["cargo", "build", "--release", "-p", "pwcache", "--lib"], cwd=REPO, check=True)
     return lib.resolve()
 
 
@@ -332,12 +333,21 @@ def run_side(side, args, work: Path, warm_file: Path, warm_lines: int) -> dict[s
     return results
 
 
+def soname(lib: Path) -> str:
+    """The SONAME recorded in the shared library (binutils' readelf)."""
+    dynamic = subprocess.run(["readelf", "-d", str(lib)], check=True, capture_output=True, text=True).stdout
+    found = re.search(r"Library soname: \[([^\]]+)\]", dynamic)
+    if not found:
+        raise RuntimeError(f"{lib} has no SONAME")
+    return found.group(1)
+
+
 def c_l1_get(lib: Path, work: Path, n: int, rounds: int) -> float:
     """Builds benches/c/l1_get.c against `lib` and returns its L1 gets per second."""
     build = work / "c"
     build.mkdir(parents=True, exist_ok=True)
-    # The library's SONAME is libpwcache.so.0: link against a directory that has both names.
-    for name in ("libpwcache.so", "libpwcache.so.0"):
+    # Link against a directory that has both the link-time name and the SONAME (the run-time name).
+    for name in ("libpwcache.so", soname(lib)):
         (build / name).symlink_to(lib)
     exe = build / "l1_get"
     cc = os.environ.get("CC", "cc")

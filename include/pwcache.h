@@ -274,7 +274,10 @@ enum pw_status pw_cache_put_many(struct pw_cache *cache,
  * - `PW_NOT_FOUND` on a miss or an expired entry;
  * - `PW_INVALID_ARGUMENT` if `cache`, `key` or `out_entry_json` is NULL, or `key` is empty or
  *   not UTF-8;
- * - `PW_STORAGE_ERROR` if no enabled tier could be read;
+ * - `PW_CRYPTO_ERROR` if the entry is stored but its credentials cannot be decrypted with this
+ *   cache's encryption key (the stored entry is kept);
+ * - `PW_STORAGE_ERROR` if every enabled tier consulted failed (L1 off, and L2 and L3 skipped
+ *   or failing): a miss is reported only when some tier answered;
  * - `PW_PANIC` on a bug.
  *
  * Threading: may run concurrently with any call on the same handle.
@@ -599,7 +602,7 @@ enum pw_status pw_cache_tier_size(struct pw_cache *cache, pw_tier tier, uint64_t
 /**
  * Removes every entry from `tier` alone; the other tiers keep theirs, and the statistics
  * counters are kept. First, every entry evicted from L1 and still awaiting its write-back is
- * written to L2/L3, so that no write-back can bring an entry back into the cleared tier.
+ * written back to L2/L3 (its counters, on the entry they hold; a write-back creates none).
  *
  * Ownership: `out_cleared` (may be NULL) receives the number of entries the tier held; it is 0
  * on any status other than `PW_OK`.
@@ -619,7 +622,9 @@ enum pw_status pw_cache_tier_clear(struct pw_cache *cache, pw_tier tier, uint64_
 
 /**
  * Creates a stopped sweeper over `cache` that, once started, sweeps every
- * `cleanup_interval_seconds` (fractions allowed).
+ * `cleanup_interval_seconds` (fractions allowed): more than 0 and at most 31536000 (365 days).
+ * A sweep that fails or panics is logged and the next one runs on schedule; the thread ends
+ * only by pw_ttl_stop() or pw_ttl_free().
  *
  * Ownership: `cache` is borrowed for the call; the new sweeper shares the cache's state, so
  * `cache` may be freed before it. On `PW_OK`, `*out_ttl` receives a handle the caller owns and
@@ -628,7 +633,7 @@ enum pw_status pw_cache_tier_clear(struct pw_cache *cache, pw_tier tier, uint64_
  * Returns:
  * - `PW_OK` on success;
  * - `PW_INVALID_ARGUMENT` if `cache` or `out_ttl` is NULL, or the interval is ≤ 0, NaN,
- *   infinite or too long;
+ *   infinite or longer than 31536000 seconds (the message names the bound);
  * - `PW_PANIC` on a bug.
  *
  * Threading: may run concurrently with any call on the same cache.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite of pwcache, as CI does (.ci/run calls this script):
-#   formatting (rustfmt) and lints (clippy -D warnings),
+#   formatting (rustfmt) and lints (clippy -D warnings) of the whole workspace (library and CLI),
 #   the Rust tests (unit, integration, CLI, doc, header freshness, exported symbols),
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
 #   the Python package's tests on the installed wheel (built with pip and maturin, installed
@@ -29,11 +29,11 @@ fi
 echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # Release: the C and Python suites link the release library, and the concurrency and bulk
 # tests (8 threads x 50,000 operations, a 100,000-line warm) run in seconds instead of minutes.
 echo "== cargo test"
-cargo test --release --locked
+cargo test --workspace --release --locked
 echo "== C tests"
 scripts/test-c.sh
 echo "== Python tests"

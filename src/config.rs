@@ -1,5 +1,5 @@
-//! The cache configuration (DESIGN.md §2): parsed once, with unknown keys rejected at any depth,
-//! validated once, then read-only.
+//! The cache configuration, the JSON object `pw_cache_new` takes: parsed once, with unknown keys
+//! rejected at any depth, validated once, then read-only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -209,8 +209,10 @@ impl CacheConfig {
         Ok(config)
     }
 
-    /// Checks the bounds of DESIGN.md §2. [`CacheConfig::from_json`] calls it; Rust callers who
-    /// build a config by hand get it from `CacheManager::open`.
+    /// Checks the bounds: `default_ttl_seconds` >= 1, `per_source_ttl` values >= 0,
+    /// `cleanup_interval_seconds` a finite number > 0, `failure_threshold` >= 1, and the two paths
+    /// not empty. [`CacheConfig::from_json`] calls it; Rust callers who build a config by hand get
+    /// it from `CacheManager::open`.
     pub fn validate(&self) -> Result<()> {
         if self.default_ttl_seconds < 1 {
             return Err(invalid(format!(
@@ -223,11 +225,11 @@ impl CacheConfig {
                 "field `per_source_ttl.{source}` must be >= 0, got {ttl}"
             )));
         }
-        if !(self.cleanup_interval_seconds.is_finite() && self.cleanup_interval_seconds > 0.0) {
-            return Err(invalid(
-                "field `cleanup_interval_seconds` must be a finite number > 0".into(),
-            ));
-        }
+        checked_interval(
+            "field `cleanup_interval_seconds`",
+            self.cleanup_interval_seconds,
+        )
+        .map_err(invalid)?;
         if self.failure_threshold < 1 {
             return Err(invalid(format!(
                 "field `failure_threshold` must be >= 1, got {}",
@@ -252,6 +254,34 @@ impl CacheConfig {
             .copied()
             .unwrap_or(self.default_ttl_seconds)
     }
+}
+
+/// The longest cleanup interval: 365 days. Longer ones are refused (a sweeper that never runs is
+/// `enable_background_cleanup: false`); with this bound the deadline arithmetic cannot overflow.
+pub const MAX_CLEANUP_INTERVAL_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// The interval as a [`std::time::Duration`], or why it is refused (`what` names it in the message).
+pub(crate) fn checked_interval(
+    what: &str,
+    seconds: f64,
+) -> std::result::Result<std::time::Duration, String> {
+    if seconds.is_finite()
+        && seconds > 0.0
+        && seconds <= MAX_CLEANUP_INTERVAL_SECONDS
+        && let Ok(interval) = std::time::Duration::try_from_secs_f64(seconds)
+    {
+        return Ok(interval);
+    }
+    // `{:e}` keeps 1e300 readable; small values print as they are.
+    let got = if seconds.abs() >= 1e9 {
+        format!("{seconds:e}")
+    } else {
+        format!("{seconds}")
+    };
+    Err(format!(
+        "{what} must be a finite number of seconds > 0 and <= {} (365 days), got {got}",
+        MAX_CLEANUP_INTERVAL_SECONDS as u64
+    ))
 }
 
 #[cfg(test)]
@@ -297,6 +327,8 @@ mod tests {
             r#"{"failure_threshold":0}"#,
             r#"{"cleanup_interval_seconds":0}"#,
             r#"{"cleanup_interval_seconds":-1.5}"#,
+            r#"{"cleanup_interval_seconds":9223372036854775808}"#,
+            r#"{"cleanup_interval_seconds":31536000.5}"#,
             r#"{"l3_config":{"max_entries":-1}}"#,
             r#"{"per_source_ttl":{"a":-1}}"#,
             r#"{"l2_backend":"redis"}"#,
@@ -310,5 +342,7 @@ mod tests {
         }
         let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":0.25}"#).unwrap();
         assert_eq!(c.cleanup_interval_seconds, 0.25);
+        let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":31536000}"#).unwrap();
+        assert_eq!(c.cleanup_interval_seconds, 31_536_000.0);
     }
 }

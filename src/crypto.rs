@@ -1,6 +1,6 @@
 //! Credentials at rest: Fernet tokens that Python's `cryptography.fernet` reads and writes.
 //!
-//! Where the key comes from (DESIGN.md §2): `encryption_key` in the configuration, else the
+//! Where the key comes from (docs/FORMAT.md §5.2): `encryption_key` in the configuration, else the
 //! environment (`PROXYWHIRL_CACHE_ENCRYPTION_KEY`, with `PROXYWHIRL_CACHE_KEY_PREVIOUS` also
 //! tried when decrypting). With neither, pwcache does not invent a key per process (upstream does,
 //! and every credential it writes is lost at exit): on the first credential it needs to encrypt

@@ -1,5 +1,5 @@
 //! The cached record ([`CacheEntry`]), what a caller gives to `put` ([`EntryInput`]), and their
-//! JSON forms (DESIGN.md §2).
+//! JSON forms (the 21 fields of docs/FORMAT.md §2.1, datetimes as in §2.2).
 
 use std::fmt;
 
@@ -171,7 +171,7 @@ impl CacheEntry {
         self.last_accessed = now;
     }
 
-    /// The 21-field JSON object of DESIGN.md §2, fields in order, datetimes as
+    /// The 21-field JSON object of docs/FORMAT.md §2.1, fields in that order, datetimes as
     /// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
     pub fn to_json(&self, credentials: Credentials) -> String {
         let masked_url;
@@ -225,8 +225,10 @@ impl CacheEntry {
     }
 }
 
-/// What a caller gives to `put`: only `proxy_url` is required; the rest defaults as DESIGN.md §2
-/// says when the entry is resolved against the configuration ([`EntryInput::resolve`]).
+/// What a caller gives to `put`: only `proxy_url` is required. [`EntryInput::resolve`] fills in
+/// the rest against the configuration: `source` "user", `fetch_time` and `last_accessed` now,
+/// `ttl_seconds` the source's TTL, `expires_at` = `fetch_time + ttl_seconds`, `health_status`
+/// "unknown", counters 0, `evicted_from_l1` false, the other fields absent.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryInput {

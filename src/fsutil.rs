@@ -1,4 +1,4 @@
-//! Files 0600 and directories 0700, for everything pwcache creates (DESIGN.md §4).
+//! Files 0600 and directories 0700, for everything pwcache creates (docs/FORMAT.md §8).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

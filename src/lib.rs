@@ -18,7 +18,7 @@
 //!   Fernet tokens for credentials, [`crypto`]).
 //! - [`manager::CacheManager`] ties them together: promotion, expiry (`now >= expires_at`,
 //!   the same boundary everywhere), health invalidation, statistics ([`stats`]), tier degradation
-//!   and recovery, bulk warm and export. [`ttl::TtlManager`] sweeps expired entries in the
+//!   and recovery, bulk warm and export. [`TtlManager`] sweeps expired entries in the
 //!   background.
 //!
 //! Layers know only the layers below them: `ffi` (the C boundary) and the CLI call `manager`,
@@ -53,14 +53,17 @@ pub mod redact;
 pub mod stats;
 pub mod tier;
 pub mod time;
-pub mod ttl;
 
 pub use config::{CacheConfig, Durability, EvictionPolicy, L2Backend, TierConfig};
 pub use entry::{CacheEntry, Credentials, EntryInput, HealthStatus, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;
 pub use manager::single_tier::TierLevel;
-pub use manager::{CacheManager, ExportCounts, WRITE_BACK_BATCH, WarmCounts};
+pub use manager::{CacheManager, ExportCounts, TtlManager, WRITE_BACK_BATCH, WarmCounts};
+
+/// The background sweeper (kept as a path of its own for Rust users).
+pub mod ttl {
+    pub use crate::manager::{MAX_CLEANUP_INTERVAL_SECONDS, TtlManager};
+}
 pub use stats::{CacheStatistics, TierStatistics};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
-pub use ttl::TtlManager;

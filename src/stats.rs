@@ -1,4 +1,6 @@
-//! Statistics: counters kept exactly with atomics, and the JSON snapshot of DESIGN.md §2.
+//! Statistics: counters kept exactly with atomics, and their JSON snapshot with the keys and the
+//! arithmetic of upstream's `CacheStatistics` (`hit_rate = hits / (hits + misses)`,
+//! `overall_hit_rate = Σhits / (Σhits + max(misses))`, `total_size` the sum of the tiers' sizes).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -1,5 +1,6 @@
-//! The shared library exports only the C API (`pw_` symbols) and has a SONAME (build.rs,
+//! The shared library exports only the C API (`pw_` symbols) and has its SONAME (build.rs,
 //! src/ffi/exports.map). Linux only: it reads the ELF file with binutils' `nm` and `readelf`.
+//! That CMake installs the library under the same name is checked by tests/c/install_consumer.sh.
 #![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// `target/<profile>/libpwcache.so`, built now: `cargo test` builds the crate as an rlib for the
-/// tests and leaves the cdylib as it was, so the test builds it with the same cargo and profile.
+/// tests and leaves the cdylib as it was, so the test builds it with the same cargo and profile,
+/// as CMake and scripts/test-python.sh do (`-p pwcache`: the library alone, not the CLI).
 fn shared_library() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -17,7 +19,7 @@ fn shared_library() -> PathBuf {
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let mut cargo = Command::new(env!("CARGO"));
             cargo
-                .args(["build", "--lib", "--quiet"])
+                .args(["build", "-p", "pwcache", "--lib", "--quiet"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
             if release {
@@ -67,12 +69,17 @@ fn only_pw_symbols_are_exported() {
     );
 }
 
+/// `libpwcache.so.<major>`, the major number of Cargo.toml's version.
 #[test]
 fn the_library_has_a_soname() {
     let lib = shared_library();
     let dynamic = run("readelf", &["-d", lib.to_str().unwrap()]);
+    let expected = format!(
+        "Library soname: [libpwcache.so.{}]",
+        env!("CARGO_PKG_VERSION_MAJOR")
+    );
     assert!(
-        dynamic.contains("Library soname: [libpwcache.so.0]"),
-        "SONAME missing:\n{dynamic}"
+        dynamic.contains(&expected),
+        "SONAME missing or not {expected}:\n{dynamic}"
     );
 }

@@ -180,7 +180,7 @@ fn upstream_jsonl_shards_are_imported_and_read_back() {
 }
 
 #[test]
-fn the_wrong_key_is_a_miss_that_keeps_the_data() {
+fn the_wrong_key_is_a_crypto_error_that_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("l3"), &dir.path().join("l3"));
     let mut config = config(dir.path());
@@ -188,7 +188,12 @@ fn the_wrong_key_is_a_miss_that_keeps_the_data() {
     config.encryption_key = Some("aW5jb3JyZWN0LWtleS1pbmNvcnJlY3Qta2V5LTAwMDA=".into());
     let wrong = CacheManager::open(config.clone()).unwrap();
     let with_credentials = "84d7754142f9018a";
-    assert!(wrong.get(with_credentials).unwrap().is_none());
+    let err = wrong.get(with_credentials).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        pwcache::ErrorKind::Crypto,
+        "a wrong key is not a missing entry: {err}"
+    );
     assert!(
         !wrong.statistics().l3_degraded,
         "a wrong key is not a failing tier"

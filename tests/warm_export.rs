@@ -1,4 +1,4 @@
-//! warm_from_file and export_to_file (DESIGN.md §3).
+//! warm_from_file and export_to_file (the files of docs/FORMAT.md §7 and §6).
 
 mod common;
 

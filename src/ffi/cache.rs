@@ -192,7 +192,10 @@ pub extern "C" fn pw_cache_put_many(
 /// - `PW_NOT_FOUND` on a miss or an expired entry;
 /// - `PW_INVALID_ARGUMENT` if `cache`, `key` or `out_entry_json` is NULL, or `key` is empty or
 ///   not UTF-8;
-/// - `PW_STORAGE_ERROR` if no enabled tier could be read;
+/// - `PW_CRYPTO_ERROR` if the entry is stored but its credentials cannot be decrypted with this
+///   cache's encryption key (the stored entry is kept);
+/// - `PW_STORAGE_ERROR` if every enabled tier consulted failed (L1 off, and L2 and L3 skipped
+///   or failing): a miss is reported only when some tier answered;
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.

@@ -1,7 +1,7 @@
 //! The C boundary: `include/pwcache.h` is generated from this module (and only this module) by
 //! cbindgen; `tests/header.rs` checks that the committed header is current.
 //!
-//! Rules every exported function follows (STYLE.md, "The C boundary"):
+//! Rules every exported function follows (a new one too):
 //! - its body runs inside [`guard`], so no panic crosses the boundary (`PW_PANIC`, or
 //!   NULL/false/nothing for the functions that return no status);
 //! - out-parameters are set to NULL/0 before anything can fail;

@@ -230,7 +230,7 @@ pub extern "C" fn pw_cache_tier_size(
 
 /// Removes every entry from `tier` alone; the other tiers keep theirs, and the statistics
 /// counters are kept. First, every entry evicted from L1 and still awaiting its write-back is
-/// written to L2/L3, so that no write-back can bring an entry back into the cleared tier.
+/// written back to L2/L3 (its counters, on the entry they hold; a write-back creates none).
 ///
 /// Ownership: `out_cleared` (may be NULL) receives the number of entries the tier held; it is 0
 /// on any status other than `PW_OK`.

@@ -4,7 +4,7 @@ use super::cache::pw_cache;
 use super::guard::{guard, guard_value};
 use super::handle::{BoxedHandle, out_ptr};
 use super::status::pw_status;
-use crate::ttl::TtlManager;
+use crate::manager::TtlManager;
 
 /// A background sweeper that removes expired entries from every tier of one cache.
 ///
@@ -19,7 +19,9 @@ impl BoxedHandle for pw_ttl {
 }
 
 /// Creates a stopped sweeper over `cache` that, once started, sweeps every
-/// `cleanup_interval_seconds` (fractions allowed).
+/// `cleanup_interval_seconds` (fractions allowed): more than 0 and at most 31536000 (365 days).
+/// A sweep that fails or panics is logged and the next one runs on schedule; the thread ends
+/// only by pw_ttl_stop() or pw_ttl_free().
 ///
 /// Ownership: `cache` is borrowed for the call; the new sweeper shares the cache's state, so
 /// `cache` may be freed before it. On `PW_OK`, `*out_ttl` receives a handle the caller owns and
@@ -28,7 +30,7 @@ impl BoxedHandle for pw_ttl {
 /// Returns:
 /// - `PW_OK` on success;
 /// - `PW_INVALID_ARGUMENT` if `cache` or `out_ttl` is NULL, or the interval is ≤ 0, NaN,
-///   infinite or too long;
+///   infinite or longer than 31536000 seconds (the message names the bound);
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same cache.

@@ -14,14 +14,16 @@
 //! They keep the manager's guarantees:
 //! - per key, they hold the key's stripe, so they are ordered with every other operation on it;
 //! - an L1 victim still awaiting its write-back is written back before any of them touches its
-//!   key (before a clear, all of them are). What L1 alone knew reaches L2/L3, as it would have
-//!   with upstream's synchronous write-back, and a delete or a clear of a lower tier cannot be
-//!   undone by a write-back arriving later;
+//!   key (before a clear, all of them are), so a view of L2 or L3 shows the counters L1 knew and
+//!   `evicted_from_l1`, as upstream's synchronous write-back would have left them. As every
+//!   write-back, it records counters on the entry a tier holds and creates none: an entry put
+//!   into L1 alone is gone once L1 evicts it;
 //! - a lower tier that fails or is degraded behaves as for the other operations: failures count
-//!   towards degradation, and a write it missed is repaired when it recovers.
+//!   towards degradation, and a write it missed is journaled and repaired when it recovers.
 
+use super::engine::{Engine, Level};
 use super::slot::TierSlot;
-use super::{CacheManager, Inner, Level, WRITE_BACK_BATCH, check_key};
+use super::{CacheManager, WRITE_BACK_BATCH, check_key};
 use crate::entry::{CacheEntry, EntryInput};
 use crate::error::{Error, Result};
 use crate::stats::Counter;
@@ -59,7 +61,7 @@ enum Held<'a> {
 impl CacheManager {
     /// Whether the tier is in use: enabled in the configuration and, for L2 and L3, not degraded.
     pub fn tier_enabled(&self, tier: TierLevel) -> bool {
-        match self.inner.held(tier) {
+        match self.engine.held(tier) {
             Ok(Held::Memory(_)) => true,
             Ok(Held::Lower(slot)) => !slot.is_degraded(),
             Err(_) => false,
@@ -74,10 +76,10 @@ impl CacheManager {
     /// it cannot be read ([`Error::Crypto`] for a credential the key cannot decrypt).
     pub fn tier_get(&self, tier: TierLevel, key: &str) -> Result<Option<CacheEntry>> {
         check_key(key)?;
-        let inner = &self.inner;
-        let held = inner.held(tier)?;
-        let _stripe = inner.locks.lock(key);
-        inner.settle_write_back(key);
+        let engine = &self.engine;
+        let held = engine.held(tier)?;
+        let _stripe = engine.locks.lock(key);
+        engine.settle_write_back(key);
         match held {
             Held::Memory(l1) => Ok(l1.peek(key)),
             Held::Lower(slot) => slot.call(|t| t.get(key))?.ok_or_else(|| skipped(slot)),
@@ -92,19 +94,21 @@ impl CacheManager {
     /// and the input's own errors ([`Error::InvalidJson`]).
     pub fn tier_put(&self, tier: TierLevel, key: &str, input: EntryInput) -> Result<()> {
         check_key(key)?;
-        let inner = &self.inner;
-        let held = inner.held(tier)?;
-        let entry = input.resolve(key, inner.now(), |s| inner.config.ttl_for_source(s))?;
-        let mut stripes = inner.locks.lock(key);
-        inner.settle_write_back(key);
+        let engine = &self.engine;
+        // What a lower tier misses is journaled when the operation ends (as for the others).
+        let _persist = engine.persist_missed_at_end();
+        let held = engine.held(tier)?;
+        let entry = input.resolve(key, engine.now(), |s| engine.ttl_for_source(s))?;
+        let mut stripes = engine.locks.lock(key);
+        engine.settle_write_back(key);
         match held {
             Held::Memory(l1) => {
                 // Not marked changed: the lower tiers get it only if L1 evicts it, as upstream.
                 let victims = l1.insert(entry, false);
-                inner.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
+                engine.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
                 if l1.awaiting_len() >= WRITE_BACK_BATCH {
-                    let taken = inner.take_awaiting(&mut stripes);
-                    inner.write_back(taken);
+                    let taken = engine.take_awaiting(&mut stripes);
+                    engine.write_back(taken);
                 }
                 Ok(())
             }
@@ -122,10 +126,12 @@ impl CacheManager {
     /// errors as [`CacheManager::tier_get`].
     pub fn tier_delete(&self, tier: TierLevel, key: &str) -> Result<()> {
         check_key(key)?;
-        let inner = &self.inner;
-        let held = inner.held(tier)?;
-        let _stripe = inner.locks.lock(key);
-        inner.settle_write_back(key);
+        let engine = &self.engine;
+        // What a lower tier misses is journaled when the operation ends (as for the others).
+        let _persist = engine.persist_missed_at_end();
+        let held = engine.held(tier)?;
+        let _stripe = engine.locks.lock(key);
+        engine.settle_write_back(key);
         let removed = match held {
             Held::Memory(l1) => l1.remove(key).is_some(),
             Held::Lower(slot) => lower_write(slot, key, |t| t.delete(key))?,
@@ -143,7 +149,7 @@ impl CacheManager {
     /// How many entries `tier` stores (expired ones not yet swept included). Errors as
     /// [`CacheManager::tier_get`].
     pub fn tier_len(&self, tier: TierLevel) -> Result<u64> {
-        match self.inner.held(tier)? {
+        match self.engine.held(tier)? {
             Held::Memory(l1) => Ok(l1.size() as u64),
             Held::Lower(slot) => slot.call(|t| t.len())?.ok_or_else(|| skipped(slot)),
         }
@@ -152,12 +158,14 @@ impl CacheManager {
     /// Removes every entry from `tier` only; returns how many it stored. The statistics counters
     /// are kept. Errors as [`CacheManager::tier_get`].
     pub fn tier_clear(&self, tier: TierLevel) -> Result<u64> {
-        let inner = &self.inner;
-        let held = inner.held(tier)?;
-        let mut stripes = inner.locks.lock_all();
+        let engine = &self.engine;
+        // What a lower tier misses is journaled when the operation ends (as for the others).
+        let _persist = engine.persist_missed_at_end();
+        let held = engine.held(tier)?;
+        let mut stripes = engine.locks.lock_all();
         // Every victim awaiting its write-back: with every stripe held, all of them are taken.
-        let taken = inner.take_awaiting(&mut stripes);
-        inner.write_back(taken);
+        let taken = engine.take_awaiting(&mut stripes);
+        engine.write_back(taken);
         match held {
             Held::Memory(l1) => Ok(l1.remove_all().len() as u64),
             Held::Lower(slot) => match slot.call(|t| t.clear()) {
@@ -175,17 +183,24 @@ impl CacheManager {
     }
 }
 
-impl Inner {
+impl Engine {
     /// The tier `tier` names, or [`Error::Unsupported`] when the configuration disables it.
     fn held(&self, tier: TierLevel) -> Result<Held<'_>> {
         let held = match tier {
             TierLevel::L1 => self.l1.as_ref().map(Held::Memory),
-            TierLevel::L2 => self.l2.as_ref().map(Held::Lower),
-            TierLevel::L3 => self.l3.as_ref().map(Held::Lower),
+            TierLevel::L2 => self.lower_slot(Level::L2).map(Held::Lower),
+            TierLevel::L3 => self.lower_slot(Level::L3).map(Held::Lower),
         };
         held.ok_or_else(|| {
             Error::Unsupported(format!("{} is disabled in the configuration", tier.name()))
         })
+    }
+
+    /// The persistent tier at `level`, if the configuration enables it.
+    fn lower_slot(&self, level: Level) -> Option<&TierSlot> {
+        self.lower()
+            .find(|(l, _)| *l == level)
+            .map(|(_, slot)| slot)
     }
 
     /// Writes `key`'s L1 victim back to L2/L3 if it still awaits that (the caller holds the

@@ -4,10 +4,12 @@
 //! A tier that fails [`FAILURES_TO_DEGRADE`] times in a row is *degraded*: it is skipped and the
 //! cache serves from the others. After a back-off (1 s, doubling up to 60 s) the next operation
 //! tries it again; one success recovers it. A tier that could not be opened at all starts
-//! degraded. Every retry re-opens the tier, so it finds its directory and files anew. While a tier is skipped it misses writes and
-//! deletes, so it would hand out stale entries on recovery: the keys it missed are remembered and
-//! removed from it when it recovers (the other tiers hold their current state), and a missed
-//! `clear` clears it on recovery.
+//! degraded. Every retry re-opens the tier, so it finds its directory and files anew. While a
+//! tier is skipped it misses writes and deletes, so it would hand out stale entries on recovery:
+//! the keys it missed are remembered and removed from it when it recovers (the other tiers hold
+//! their current state), and a missed `clear` clears it on recovery. They are also written to a
+//! journal beside the other tier ([`super::missed`]), so that the repair happens after a restart
+//! and in other processes too.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tier::Tier;
 use crate::time::{Clock, Timestamp};
+
+use super::missed::{CHECK_EVERY_MICROS, MissedJournal};
 
 pub const FAILURES_TO_DEGRADE: u32 = 3;
 const FIRST_BACKOFF_SECS: i64 = 1;
@@ -43,11 +47,25 @@ pub(crate) struct TierSlot {
     retry_at: AtomicI64,
     backoff_secs: AtomicI64,
     missed: Mutex<Missed>,
+    /// Where what this tier missed is kept across restarts and processes (none when it is the
+    /// only persistent tier).
+    journal: Option<MissedJournal>,
+    /// Missed keys not yet in the journal: appended when the operation that missed them ends.
+    unjournaled: Mutex<Missed>,
+    /// When the journal is next looked at while the tier is in use (microseconds).
+    journal_check_at: AtomicI64,
 }
 
 impl TierSlot {
     /// Opens the tier now; when that fails, the slot starts degraded and re-opens it later.
-    pub fn open(name: &'static str, opener: Opener, clock: Arc<dyn Clock>) -> TierSlot {
+    /// Repairs it from `journal` (what it missed before this handle opened it). When either
+    /// fails, the slot starts degraded and re-opens it later.
+    pub fn open(
+        name: &'static str,
+        opener: Opener,
+        clock: Arc<dyn Clock>,
+        journal: Option<MissedJournal>,
+    ) -> TierSlot {
         let slot = TierSlot {
             name,
             tier: RwLock::new(None),
@@ -58,8 +76,15 @@ impl TierSlot {
             retry_at: AtomicI64::new(0),
             backoff_secs: AtomicI64::new(FIRST_BACKOFF_SECS),
             missed: Mutex::new(Missed::default()),
+            journal,
+            unjournaled: Mutex::new(Missed::default()),
+            journal_check_at: AtomicI64::new(0),
         };
-        match (slot.opener)() {
+        let opened = (slot.opener)().and_then(|tier| {
+            slot.repair_from_journal(tier.as_ref())?;
+            Ok(tier)
+        });
+        match opened {
             Ok(tier) => *slot.tier.write() = Some(tier),
             Err(e) => {
                 log::warn!("{name} cannot be used, starting degraded: {e}");
@@ -93,7 +118,14 @@ impl TierSlot {
                 return Err(e);
             }
         };
-        if retrying && let Err(e) = self.repair(tier.as_ref()) {
+        let repaired = if retrying {
+            self.repair(tier.as_ref())
+        } else if self.journal_due() {
+            self.repair_from_journal(tier.as_ref())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = repaired {
             self.record_failure(&e);
             return Err(e);
         }
@@ -130,17 +162,83 @@ impl TierSlot {
 
     /// Remembers that `keys` changed while this tier did not see it.
     pub fn missed_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) {
-        let mut missed = self.missed.lock();
-        if !missed.everything {
-            missed.keys.extend(keys.map(str::to_string));
+        let keys: Vec<String> = keys.map(str::to_string).collect();
+        for missed in [&self.missed, &self.unjournaled] {
+            let mut missed = missed.lock();
+            if !missed.everything {
+                missed.keys.extend(keys.iter().cloned());
+            }
         }
     }
 
     /// Remembers that the whole cache was cleared while this tier did not see it.
     pub fn missed_clear(&self) {
-        let mut missed = self.missed.lock();
-        missed.keys.clear();
-        missed.everything = true;
+        for missed in [&self.missed, &self.unjournaled] {
+            let mut missed = missed.lock();
+            missed.keys.clear();
+            missed.everything = true;
+        }
+    }
+
+    /// Appends what this tier missed since the last call to its journal. Called when an
+    /// operation has finished on every tier, so the other tier already holds what this one
+    /// missed when another handle reads the journal.
+    pub fn persist_missed(&self) {
+        let Some(journal) = &self.journal else { return };
+        let missed = std::mem::take(&mut *self.unjournaled.lock());
+        if missed.keys.is_empty() && !missed.everything {
+            return;
+        }
+        let keys: Vec<String> = missed.keys.into_iter().collect();
+        if let Err(e) = journal.append(&keys, missed.everything) {
+            // The keys stay in memory: this handle still repairs the tier when it recovers.
+            log::error!(
+                "{}: cannot record what it missed in {}: {e}",
+                self.name,
+                journal.path().display()
+            );
+        }
+    }
+
+    /// Whether the journal is due for a look (at most every `CHECK_EVERY_MICROS`).
+    fn journal_due(&self) -> bool {
+        let Some(journal) = &self.journal else {
+            return false;
+        };
+        let now = self.clock.now().as_micros();
+        let at = self.journal_check_at.load(Ordering::Acquire);
+        if now < at {
+            return false;
+        }
+        self.journal_check_at
+            .store(now.saturating_add(CHECK_EVERY_MICROS), Ordering::Release);
+        journal.has_entries()
+    }
+
+    /// Removes from the tier what its journal lists (missed by any handle, in any process).
+    fn repair_from_journal(&self, tier: &dyn Tier) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        journal.drain(|listed| {
+            log::info!(
+                "{}: repairing {} missed elsewhere",
+                self.name,
+                if listed.everything {
+                    "a clear".to_string()
+                } else {
+                    format!("{} key(s)", listed.keys.len())
+                }
+            );
+            if listed.everything {
+                tier.clear().map(|_| ())
+            } else {
+                listed
+                    .keys
+                    .iter()
+                    .try_for_each(|key| tier.delete(key).map(|_| ()))
+            }
+        })
     }
 
     fn current_tier(&self) -> Result<Arc<dyn Tier>> {
@@ -159,6 +257,7 @@ impl TierSlot {
 
     /// Brings a recovering tier in line with the others before it is used again.
     fn repair(&self, tier: &dyn Tier) -> Result<()> {
+        self.repair_from_journal(tier)?;
         let missed = std::mem::take(&mut *self.missed.lock());
         let result = if missed.everything {
             tier.clear().map(|_| ())

@@ -1,4 +1,5 @@
-//! Bulk load from `.json`, `.jsonl` and `.csv` files (DESIGN.md §3, `warm_from_file`).
+//! Bulk load from `.json`, `.jsonl` and `.csv` files (`warm_from_file`; the input formats are
+//! specified in docs/FORMAT.md §7).
 //!
 //! Rows become entries with `source = "warmed"` unless they say otherwise, and are stored in
 //! batches of [`BATCH`], one transaction per tier each. One bad row never stops the rest:
@@ -12,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::Inner;
+use super::Engine;
 use crate::entry::{CacheEntry, Secret};
 use crate::error::{Error, Result};
 use crate::key::generate_cache_key;
@@ -87,7 +88,7 @@ impl Row {
 
 /// Turns rows into entries and stores them in batches.
 struct Loader<'a> {
-    inner: &'a Inner,
+    engine: &'a Engine,
     now: Timestamp,
     ttl_override: Option<i64>,
     batch: Vec<CacheEntry>,
@@ -104,7 +105,7 @@ impl Loader<'_> {
         let source = row.source.unwrap_or_else(|| "warmed".to_string());
         let ttl = self
             .ttl_override
-            .unwrap_or_else(|| self.inner.config.ttl_for_source(&source));
+            .unwrap_or_else(|| self.engine.ttl_for_source(&source));
         let mut entry = CacheEntry::new(key, proxy_url, source, self.now, ttl);
         entry.username = credential(row.username);
         entry.password = credential(row.password);
@@ -120,7 +121,7 @@ impl Loader<'_> {
         }
         let batch = std::mem::take(&mut self.batch);
         let n = batch.len() as u64;
-        match self.inner.store(batch) {
+        match self.engine.store(batch) {
             Ok(()) => self.counts.loaded += n,
             Err(e) => {
                 log::warn!("warm: a batch of {n} entries could not be stored: {e}");
@@ -141,62 +142,61 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-impl Inner {
-    pub(crate) fn warm_from_file(
-        &self,
-        path: &Path,
-        ttl_override: Option<i64>,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<WarmCounts> {
-        if path.as_os_str().is_empty() {
-            return Err(Error::InvalidArgument("the path must not be empty".into()));
-        }
-        let extension = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase());
-        let format = match extension.as_deref() {
-            Some("json") => Format::Json,
-            Some("jsonl") => Format::Jsonl,
-            Some("csv") => Format::Csv,
-            _ => {
-                return Err(Error::Unsupported(format!(
-                    "cannot warm from {}: the file must end in .json, .jsonl or .csv",
-                    path.display()
-                )));
-            }
-        };
-        if let Some(ttl) = ttl_override.filter(|t| *t < 0) {
-            return Err(Error::InvalidArgument(format!(
-                "the TTL override must be >= 0, got {ttl}"
+/// Loads the proxies of `path` into `engine` in batches (see the module docs).
+pub(super) fn warm_from_file(
+    engine: &Engine,
+    path: &Path,
+    ttl_override: Option<i64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<WarmCounts> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::InvalidArgument("the path must not be empty".into()));
+    }
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let format = match extension.as_deref() {
+        Some("json") => Format::Json,
+        Some("jsonl") => Format::Jsonl,
+        Some("csv") => Format::Csv,
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "cannot warm from {}: the file must end in .json, .jsonl or .csv",
+                path.display()
             )));
         }
-        let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-        let total = file
-            .metadata()
-            .map_err(|e| Error::io("cannot read", path, e))?
-            .len();
-        let mut loader = Loader {
-            inner: self,
-            now: self.now(),
-            ttl_override,
-            batch: Vec::with_capacity(BATCH),
-            counts: WarmCounts::default(),
-        };
-        match format {
-            Format::Json => warm_json(&mut loader, file, path, progress)?,
-            Format::Jsonl => warm_jsonl(&mut loader, file, path, total, progress)?,
-            Format::Csv => warm_csv(&mut loader, file, path, total, progress)?,
-        }
-        loader.flush();
-        log::info!(
-            "warmed from {}: {} loaded, {} skipped, {} failed",
-            path.display(),
-            loader.counts.loaded,
-            loader.counts.skipped,
-            loader.counts.failed
-        );
-        Ok(loader.counts)
+    };
+    if let Some(ttl) = ttl_override.filter(|t| *t < 0) {
+        return Err(Error::InvalidArgument(format!(
+            "the TTL override must be >= 0, got {ttl}"
+        )));
     }
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let total = file
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, e))?
+        .len();
+    let mut loader = Loader {
+        engine,
+        now: engine.now(),
+        ttl_override,
+        batch: Vec::with_capacity(BATCH),
+        counts: WarmCounts::default(),
+    };
+    match format {
+        Format::Json => warm_json(&mut loader, file, path, progress)?,
+        Format::Jsonl => warm_jsonl(&mut loader, file, path, total, progress)?,
+        Format::Csv => warm_csv(&mut loader, file, path, total, progress)?,
+    }
+    loader.flush();
+    log::info!(
+        "warmed from {}: {} loaded, {} skipped, {} failed",
+        path.display(),
+        loader.counts.loaded,
+        loader.counts.skipped,
+        loader.counts.failed
+    );
+    Ok(loader.counts)
 }
 
 fn warm_json(

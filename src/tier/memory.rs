@@ -12,9 +12,7 @@ use parking_lot::Mutex;
 
 use crate::config::EvictionPolicy;
 use crate::entry::CacheEntry;
-use crate::error::Result;
 use crate::fast_hash::FastMap;
-use crate::tier::Tier;
 use crate::tier::order::{EvictionOrder, Handle};
 use crate::time::Timestamp;
 
@@ -245,50 +243,6 @@ impl MemoryTier {
             .iter()
             .map(|k| k.to_string())
             .collect()
-    }
-}
-
-/// The trait view of L1: plain storage, as the other tiers (used by generic tests; the manager
-/// uses the richer inherent methods above).
-impl Tier for MemoryTier {
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
-
-    fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
-        Ok(self.peek(key))
-    }
-
-    fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        for entry in entries {
-            for victim in self.insert(entry.clone(), false) {
-                self.take_evicted(&victim);
-            }
-        }
-        Ok(())
-    }
-
-    fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.remove(key).is_some())
-    }
-
-    fn clear(&self) -> Result<Vec<String>> {
-        Ok(self.remove_all())
-    }
-
-    fn len(&self) -> Result<u64> {
-        Ok(self.size() as u64)
-    }
-
-    fn remove_expired(&self, now: Timestamp) -> Result<Vec<String>> {
-        Ok(self.remove_expired_at(now))
-    }
-
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
-        for entry in self.entries() {
-            visit(Ok(entry));
-        }
-        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`jsonl`]: L2 as append-only JSON Lines with tombstones and compaction.
 //! - [`sqlite`]: L2 (`l2_cache`) and L3 (`cache_entries`) in SQLite, upstream's schemas.
 //!
+//! L1 is the manager's own data structure; the [`Tier`] trait is for the persistent tiers only.
 //! A tier stores whole [`CacheEntry`] values; it knows nothing of the other tiers, of promotion or
 //! of expiry on read (the manager decides those). A tier counts what only it can see, capacity
 //! evictions and corrupt records, in the [`TierCounters`] it was opened with. Corrupt records are
@@ -34,42 +35,111 @@ pub struct TierContext {
     pub counters: Arc<TierCounters>,
 }
 
-/// One storage tier. Every method may be called from many threads at once.
+/// What tells one stored version of an entry from another: every put stores a new one. Two
+/// puts of a key at the same microsecond with the same URL and expiry are taken for one version
+/// (they can differ only in credentials and health fields, which a usage record does not touch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub fetch_time: Timestamp,
+    pub expires_at: Timestamp,
+    pub proxy_url: String,
+}
+
+impl Version {
+    pub fn of(entry: &CacheEntry) -> Version {
+        Version {
+            fetch_time: entry.fetch_time,
+            expires_at: entry.expires_at,
+            proxy_url: entry.proxy_url.clone(),
+        }
+    }
+
+    /// Whether `entry` is this version.
+    pub fn matches(&self, entry: &CacheEntry) -> bool {
+        entry.fetch_time == self.fetch_time
+            && entry.expires_at == self.expires_at
+            && entry.proxy_url == self.proxy_url
+    }
+}
+
+/// What reading an entry from memory changed on it: its use counters, and whether it has left
+/// the memory tier. A tier records them only on the entry it holds under `key` if that is the
+/// same [`Version`] (not a newer write of the key), and never creates an entry for them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Usage {
+    pub key: String,
+    pub version: Version,
+    pub access_count: i64,
+    pub last_accessed: Timestamp,
+    pub evicted_from_l1: bool,
+}
+
+impl Usage {
+    /// The counters of `entry`.
+    pub fn of(entry: &CacheEntry) -> Usage {
+        Usage {
+            key: entry.key.clone(),
+            version: Version::of(entry),
+            access_count: entry.access_count,
+            last_accessed: entry.last_accessed,
+            evicted_from_l1: entry.evicted_from_l1,
+        }
+    }
+}
+
+/// The entry a failed health check was recorded on, as it is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failures {
+    pub failure_count: i64,
+    pub expires_at: Timestamp,
+}
+
+/// A persistent tier: storage of whole entries by key, shared by every handle and process that
+/// opens the same files (or, for a network tier, the same server and namespace). It knows
+/// nothing of the memory tier or of the other tiers: it stores, loads, records usage and
+/// health, and removes. Every method may be called from many threads at once, and each one is
+/// atomic with respect to other handles and processes on the same storage (one transaction, or
+/// one append under the shard's lock).
+///
+/// The conditional operations (`put_if_absent`, `record_usage`, `record_failure`,
+/// `delete_if_version`) exist so that a stale copy held elsewhere can never overwrite a newer
+/// entry or bring back a deleted one: only `put_many` writes an entry whole.
 // `len` is fallible (it may read the disk); an `is_empty` would add nothing but a second query.
 #[allow(clippy::len_without_is_empty)]
 pub trait Tier: Send + Sync {
-    /// A short name for log lines: `"memory"`, `"jsonl"`, `"sqlite"`.
-    fn kind(&self) -> &'static str;
-
     /// The entry stored under `key`, expired or not. A corrupt record is dropped, counted in
     /// `evictions_corruption` and reads as `None`. A credential that cannot be decrypted (wrong
     /// key) is an [`crate::Error::Crypto`] and the record is kept.
     fn get(&self, key: &str) -> Result<Option<CacheEntry>>;
 
-    /// Stores every entry, replacing what its key held, as one batch (one transaction where the
-    /// tier has them). When `max_entries` is exceeded, entries are evicted by the policy and
-    /// counted in `evictions_lru`.
+    /// Stores every entry whole, replacing what its key held, as one batch (one transaction
+    /// where the tier has them). When `max_entries` is exceeded, entries are evicted by the
+    /// policy and counted in `evictions_lru`.
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()>;
 
     fn put(&self, entry: &CacheEntry) -> Result<()> {
         self.put_many(std::slice::from_ref(entry))
     }
 
-    /// One batch of `stored` entries and of `written_back` ones: entries leaving L1 (evicted, or
-    /// saved at close) whose other fields this tier already holds, as only `access_count`,
-    /// `last_accessed` and `evicted_from_l1` change while an entry sits in L1. A tier may record
-    /// just those for them (no index to rewrite), storing whole any it does not hold. By default,
-    /// everything is stored whole.
-    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        if written_back.is_empty() {
-            return self.put_many(stored);
-        }
-        let all: Vec<CacheEntry> = stored.iter().chain(written_back).cloned().collect();
-        self.put_many(&all)
-    }
+    /// Stores `entry` unless its key holds an entry already; `true` when stored. (A copy read
+    /// from another tier never replaces what a writer stored here meanwhile.)
+    fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool>;
+
+    /// Records each usage on the entry held under its key, when that entry is the usage's
+    /// version; returns how many were recorded. Absent keys and other entries are left
+    /// alone.
+    fn record_usage(&self, usage: &[Usage]) -> Result<u64>;
+
+    /// Adds one failed health check to the entry held under `key`, whatever its fetch time
+    /// (`failure_count` + 1, `health_status` unhealthy), in one atomic step, so that reports
+    /// from many handles and processes all count; `None` when the key is not stored.
+    fn record_failure(&self, key: &str) -> Result<Option<Failures>>;
 
     /// Removes `key`; `true` when it was stored.
     fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Removes `key` only if it holds `version`; `true` when removed.
+    fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool>;
 
     /// Removes everything; returns the keys that were stored.
     fn clear(&self) -> Result<Vec<String>>;

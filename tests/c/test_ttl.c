@@ -97,11 +97,54 @@ static void background_cleanup_of_the_cache_itself(void) {
   pw_cache_free(cache); /* stops its own cleanup */
 }
 
+static void intervals_past_a_year_are_refused(void) {
+  /* 1e19, 9.3e18 and 2^63 used to be accepted and then overflowed the sweeper's deadline,
+   * ending its thread; the bound is 365 days (31536000 s), inclusive. */
+  static const double too_long[] = {1e19, 9.3e18, 9223372036854775808.0, 1e300, 31536001.0,
+                                    31536000.001};
+  static const char *const too_long_json[] = {"10000000000000000000", "9300000000000000000",
+                                              "9223372036854775808", "1e300", "31536001",
+                                              "31536000.001"};
+  pw_cache *cache = pwt_cache("", NULL);
+  for (size_t i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+    pw_ttl *ttl = (pw_ttl *)&ttl; /* not NULL: the call must clear it */
+    CHECK_STATUS(pw_ttl_new(cache, too_long[i], &ttl), PW_INVALID_ARGUMENT);
+    CHECK(ttl == NULL);
+    CHECK_CONTAINS(pw_last_error(), "31536000");
+    pw_ttl_free(ttl);
+
+    char extra[160];
+    snprintf(extra, sizeof extra,
+             "\"enable_background_cleanup\": true, \"cleanup_interval_seconds\": %s",
+             too_long_json[i]);
+    const char *dir = pwt_tempdir();
+    pw_cache *other = NULL;
+    CHECK_STATUS(pw_cache_new(pwt_config(dir, extra), &other), PW_INVALID_JSON);
+    CHECK(other == NULL);
+    CHECK_CONTAINS(pw_last_error(), "cleanup_interval_seconds");
+    CHECK_CONTAINS(pw_last_error(), "31536000");
+    pw_cache_free(other);
+  }
+
+  /* The bound itself: accepted, and its sweeper keeps running. */
+  pw_ttl *ttl = NULL;
+  CHECK_OK(pw_ttl_new(cache, 31536000.0, &ttl));
+  CHECK_OK(pw_ttl_start(ttl));
+  sleep_ms(100);
+  CHECK(pw_ttl_is_running(ttl));
+  pw_ttl_free(ttl);
+  pw_cache_free(cache);
+  cache = pwt_cache("\"enable_background_cleanup\": true, \"cleanup_interval_seconds\": 31536000",
+                    NULL);
+  pw_cache_free(cache);
+}
+
 int main(void) {
   lifecycle();
   stop_is_prompt_with_a_long_interval();
   sweeps_expired_entries();
   freeing_the_cache_first_is_safe();
   background_cleanup_of_the_cache_itself();
+  intervals_past_a_year_are_refused();
   return pwt_finish("test_ttl");
 }

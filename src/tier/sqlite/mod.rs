@@ -37,20 +37,30 @@
 //! check to the commit. A failed transaction forgets the count.
 //!
 //! # Damaged data
-//! A file that is not a SQLite database is renamed aside (`<name>.corrupt-<unix-time>`, with its
-//! `-wal`/`-shm`/`-journal`), replaced by a fresh database and counted once in
-//! `evictions_corruption`. A row that cannot be decoded ([`codec`]) is deleted by `get`, counted
-//! in `evictions_corruption` and read as a miss; a credential the key cannot decrypt is an
+//! A damaged database (SQLite says `SQLITE_NOTADB` or `SQLITE_CORRUPT`) is renamed aside
+//! (`<name>.corrupt-<unix-time>`, with its `-wal`/`-shm`/`-journal`), replaced by a fresh
+//! database holding the rows that could still be read, and counted once in
+//! `evictions_corruption` ([`recover`]). Damage met at run time stops this instance and marks the
+//! path for an integrity check at the next open, which the manager does when it retries the
+//! tier. A row that cannot be decoded ([`codec`]) is deleted by `get`, counted in
+//! `evictions_corruption` and read as a miss; a credential the key cannot decrypt is an
 //! [`Error::Crypto`] and the row is kept. A path that is a directory, or that cannot be opened,
 //! is an error (the manager marks the tier degraded).
+//!
+//! # A file removed or replaced while open
+//! The connections would go on using the old file, gone from the path ([`identity`]). Each write
+//! transaction compares the file at the path with the one opened, after its commit, and a read
+//! does when it fails: a difference stops this instance (that write fails, so the manager
+//! records its keys as missed), and every later call fails until the manager opens the tier
+//! again, on whatever file is at the path then.
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::config::Durability;
 use crate::entry::CacheEntry;
@@ -59,15 +69,18 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{Tier, TierContext};
+use super::{Failures, Tier, TierContext, Usage, Version};
 
 mod codec;
+mod identity;
 pub mod library;
+mod recover;
 mod schema;
 
 pub use schema::ENTRY_COLUMNS;
 
 use codec::Undecodable;
+use identity::OpenedFiles;
 use schema::Sql;
 
 /// How long a statement waits for another connection's lock before failing.
@@ -138,6 +151,11 @@ pub struct SqliteTier {
     sql: Sql,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
+    /// The files the writer opened, to notice them removed or replaced.
+    files: OpenedFiles,
+    /// Why this instance stopped serving (its file removed, replaced or damaged); every call
+    /// fails with it from then on, so the manager degrades the tier and opens it again.
+    stopped: OnceLock<String>,
 }
 
 impl std::fmt::Debug for SqliteTier {
@@ -147,10 +165,6 @@ impl std::fmt::Debug for SqliteTier {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-fn is_not_a_database(e: &OpenError) -> bool {
-    matches!(e, OpenError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase))
 }
 
 /// A connection to an existing file, with the busy timeout and the statement cache.
@@ -213,47 +227,12 @@ fn open_writer(path: &Path, schema: Schema, ctx: &TierContext) -> Result<Connect
     Ok(conn)
 }
 
-/// Renames a file that is not a database, and its companions, to `<name>.corrupt-<unix-time>`.
-fn move_aside(path: &Path) -> Result<PathBuf> {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut aside = path.with_file_name(format!("{name}.corrupt-{seconds}"));
-    let mut n = 1;
-    while aside.exists() {
-        aside = path.with_file_name(format!("{name}.corrupt-{seconds}-{n}"));
-        n += 1;
-    }
-    fs::rename(path, &aside).map_err(|e| Error::io("cannot move aside", path, e))?;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let companion = path.with_file_name(format!("{name}{suffix}"));
-        if companion.exists() {
-            let target = aside.with_file_name(format!(
-                "{}{suffix}",
-                aside.file_name().unwrap_or_default().to_string_lossy()
-            ));
-            fs::rename(&companion, &target)
-                .map_err(|e| Error::io("cannot move aside", &companion, e))?;
-        }
-    }
-    log::warn!(
-        "{} is not a SQLite database: moved it to {} and created a fresh one",
-        path.display(),
-        aside.display()
-    );
-    Ok(aside)
-}
-
 impl SqliteTier {
     /// Opens (creating when missing) the database at `path` with the tables of `schema`.
     ///
     /// Missing parent directories are created 0700 and a missing file 0600. A path that is a
     /// directory, cannot be opened or created, or holds a table of that name with other columns
-    /// is an error. A file that is not a database is moved aside and replaced (module docs).
+    /// is an error. A damaged database is moved aside and replaced (module docs).
     pub fn open(path: &Path, schema: Schema, ctx: TierContext) -> Result<SqliteTier> {
         if path.is_dir() {
             return Err(Error::Storage(format!(
@@ -274,16 +253,26 @@ impl SqliteTier {
                 missing.join(", ")
             )),
         };
+        let rebuild = |why: &str| {
+            recover::rebuild(path, schema, why, &ctx.counters, || {
+                open_writer(path, schema, &ctx).map_err(failed)
+            })
+        };
         let conn = match open_writer(path, schema, &ctx) {
-            Ok(conn) => conn,
-            Err(e) if is_not_a_database(&e) => {
-                move_aside(path)?;
-                ctx.counters.add(Counter::EvictionsCorruption, 1);
-                fsutil::touch_private(path)?;
-                open_writer(path, schema, &ctx).map_err(failed)?
-            }
+            Ok(conn) => match recover::check_if_suspect(path, &conn) {
+                Ok(None) => conn,
+                Ok(Some(why)) => {
+                    recover::keep_wal_on_close(&conn);
+                    drop(conn);
+                    rebuild(&why)?
+                }
+                Err(e) => return Err(failed(e.into())),
+            },
+            Err(OpenError::Sqlite(e)) if recover::is_damage(&e) => rebuild(&e.to_string())?,
             Err(e) => return Err(failed(e)),
         };
+        let files =
+            OpenedFiles::of(path).map_err(|e| Error::io("cannot read the metadata of", path, e))?;
         let sql = Sql::new(schema, ctx.eviction_policy);
         Ok(SqliteTier {
             path: path.to_path_buf(),
@@ -298,6 +287,8 @@ impl SqliteTier {
                 },
             }),
             readers: Mutex::new(Vec::new()),
+            files,
+            stopped: OnceLock::new(),
         })
     }
 
@@ -320,14 +311,58 @@ impl SqliteTier {
         )
     }
 
+    /// `Ok` while this instance serves, else why it stopped.
+    fn serving(&self) -> Result<()> {
+        match self.stopped.get() {
+            None => Ok(()),
+            Some(why) => Err(Error::Storage(format!(
+                "{} {why}: the tier is opened again on the next retry",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Stops this instance for good (the first reason wins), and says so once in the log.
+    fn stop_serving(&self, why: String) {
+        let message = format!("{} {why}", self.path.display());
+        if self.stopped.set(why).is_ok() {
+            log::warn!("{message}");
+        }
+    }
+
+    /// Stops this instance when its file is no longer at its path, removing the WAL it leaves
+    /// behind ([`identity`]).
+    fn check_identity(&self) -> Result<()> {
+        if let Some(why) = self.files.lost_at(&self.path) {
+            if self.stopped.get().is_none() {
+                self.files.remove_companions_left_behind();
+            }
+            self.stop_serving(why.to_string());
+        }
+        self.serving()
+    }
+
+    /// The error of a failed SQLite call, after stopping this instance when the call met damage
+    /// (the path is then checked when next opened) or a file no longer at its path.
+    fn failed(&self, what: &str, e: rusqlite::Error) -> Error {
+        if recover::is_damage(&e) {
+            recover::suspect(&self.path);
+            self.stop_serving(format!("is damaged ({e})"));
+        } else {
+            let _ = self.check_identity();
+        }
+        self.error(what, e)
+    }
+
     /// Runs `f` on a reader connection (from the pool, or a new one).
     fn read<T>(&self, what: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.serving()?;
         let idle = self.readers.lock().pop();
         let conn = match idle {
             Some(conn) => conn,
             None => connect(&self.path)
                 .and_then(|conn| conn.pragma_update(None, "query_only", true).map(|_| conn))
-                .map_err(|e| self.error("cannot open a reader", e))?,
+                .map_err(|e| self.failed("cannot open a reader", e))?,
         };
         let result = f(&conn);
         if result.is_ok() {
@@ -336,15 +371,17 @@ impl SqliteTier {
                 idle.push(conn);
             }
         }
-        result.map_err(|e| self.error(what, e))
+        result.map_err(|e| self.failed(what, e))
     }
 
-    /// Runs `f` in one IMMEDIATE transaction of the writer, committed when `f` succeeds.
+    /// Runs `f` in one IMMEDIATE transaction of the writer, committed when `f` succeeds. A
+    /// commit into a file no longer at the path is an error: nobody would read it.
     fn write<T>(
         &self,
         what: &str,
         f: impl FnOnce(&Connection, &mut RowCount) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.serving()?;
         let mut guard = self.writer.lock();
         let writer = &mut *guard;
         let conn = &writer.conn;
@@ -370,7 +407,9 @@ impl SqliteTier {
         if result.is_err() {
             writer.rows.known = None;
         }
-        result.map_err(|e| self.error(what, e))
+        let value = result.map_err(|e| self.failed(what, e))?;
+        self.check_identity()?;
+        Ok(value)
     }
 
     /// The row of `key`, decoded.
@@ -414,33 +453,40 @@ impl SqliteTier {
         }
     }
 
-    /// Stores `stored` whole and records the counters of `written_back` (entries leaving L1: only
-    /// `access_count`, `last_accessed` and `evicted_from_l1` changed while they were there), in
-    /// one transaction. A written-back entry this tier does not hold is stored whole.
-    fn write_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        if stored.is_empty() && written_back.is_empty() {
-            return Ok(());
+    /// Stores `entries` whole in one transaction, or with `only_if_absent` only those whose key
+    /// holds nothing; returns how many were stored.
+    fn write_batch(&self, entries: &[CacheEntry], only_if_absent: bool) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(0);
         }
         // Encryption is the slow part: done before the write lock is taken.
-        let encoded = stored
+        let encoded = entries
             .iter()
             .map(|e| codec::encode(e, &self.ctx.crypto))
             .collect::<Result<Vec<Vec<Value>>>>()?;
         let now = Value::Real(SystemClock.now().as_epoch_seconds());
         let max = self.ctx.max_entries;
-        let (evicted, not_held) = self.write("put", |tx, rows| {
+        let (stored, evicted) = self.write("put", |tx, rows| {
             let mut count = match max {
                 Some(_) => Some(rows.sync(tx, &self.sql)?),
                 None => None,
             };
             let mut upsert = tx.prepare_cached(&self.sql.upsert)?;
             let mut exists = tx.prepare_cached(&self.sql.exists)?;
-            for (entry, values) in stored.iter().zip(&encoded) {
-                if let Some(n) = &mut count
-                    && !exists.exists([&entry.key])?
-                {
-                    *n += 1;
+            let mut stored = Vec::with_capacity(entries.len());
+            for (entry, values) in entries.iter().zip(&encoded) {
+                if count.is_some() || only_if_absent {
+                    let held = exists.exists([&entry.key])?;
+                    if held && only_if_absent {
+                        continue;
+                    }
+                    if let Some(n) = &mut count
+                        && !held
+                    {
+                        *n += 1;
+                    }
                 }
+                stored.push(entry.key.as_str());
                 match self.schema {
                     Schema::L3 => {
                         upsert.execute(rusqlite::params_from_iter(
@@ -462,35 +508,12 @@ impl SqliteTier {
                     }
                 }
             }
-            let mut record_use = tx.prepare_cached(&self.sql.record_use)?;
-            let mut not_held = Vec::new();
-            for entry in written_back {
-                let mut params = vec![
-                    Value::Text(entry.key.clone()),
-                    Value::Integer(entry.access_count),
-                    Value::Real(entry.last_accessed.as_epoch_seconds()),
-                    Value::Integer(i64::from(entry.evicted_from_l1)),
-                ];
-                if self.schema == Schema::L3 {
-                    params.push(now.clone());
-                }
-                if record_use.execute(rusqlite::params_from_iter(&params))? == 0 {
-                    not_held.push(entry.clone());
-                }
-            }
             let mut evicted = 0;
             if let (Some(max), Some(n)) = (max, count) {
                 if n > max {
                     // The keys just written are the last candidates: under LFU a new key has the
                     // fewest uses, and evicting it on arrival would keep every new key out.
-                    let written = serde_json::Value::from(
-                        stored
-                            .iter()
-                            .chain(written_back)
-                            .map(|e| e.key.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .to_string();
+                    let written = serde_json::Value::from(stored.clone()).to_string();
                     let others = Self::returned_keys(
                         tx,
                         &self.sql.evict_others,
@@ -504,7 +527,7 @@ impl SqliteTier {
                 }
                 rows.known = Some(n - evicted as u64);
             }
-            Ok((evicted, not_held))
+            Ok((stored.len() as u64, evicted))
         })?;
         if evicted > 0 {
             self.ctx.counters.add(Counter::EvictionsLru, evicted as u64);
@@ -515,9 +538,7 @@ impl SqliteTier {
                 max.unwrap_or(0)
             );
         }
-        // Written-back entries this tier did not hold (evicted here, or missed while it was
-        // degraded) are stored whole: rare, so a second transaction.
-        self.write_batch(&not_held, &[])
+        Ok(stored)
     }
 
     /// Collects the keys a `... RETURNING key` statement gives.
@@ -532,11 +553,35 @@ impl SqliteTier {
     }
 }
 
-impl Tier for SqliteTier {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
+/// The parameters `?5`..`?7` of a version check.
+fn version_params(version: &Version) -> [Value; 3] {
+    [
+        Value::Real(version.fetch_time.as_epoch_seconds()),
+        Value::Real(version.expires_at.as_epoch_seconds()),
+        Value::Text(version.proxy_url.clone()),
+    ]
+}
 
+impl Drop for SqliteTier {
+    /// An instance whose file is damaged or gone from its path closes without the checkpoint and
+    /// the deletion of `<path>-wal`/`-shm` that closing the last connection does: those names may
+    /// belong to the database that replaced it ([`recover::keep_wal_on_close`]).
+    fn drop(&mut self) {
+        let lost = self.files.lost_at(&self.path).is_some();
+        if self.stopped.get().is_none() && !lost {
+            return;
+        }
+        if lost {
+            self.files.remove_companions_left_behind();
+        }
+        recover::keep_wal_on_close(&self.writer.get_mut().conn);
+        for reader in self.readers.get_mut().iter() {
+            recover::keep_wal_on_close(reader);
+        }
+    }
+}
+
+impl Tier for SqliteTier {
     fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
         match self.read("get", |conn| self.lookup(conn, key))? {
             None => Ok(None),
@@ -547,11 +592,70 @@ impl Tier for SqliteTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        self.write_batch(entries, &[])
+        self.write_batch(entries, false).map(|_| ())
     }
 
-    fn put_batch(&self, stored: &[CacheEntry], written_back: &[CacheEntry]) -> Result<()> {
-        self.write_batch(stored, written_back)
+    fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
+        self.write_batch(std::slice::from_ref(entry), true)
+            .map(|n| n > 0)
+    }
+
+    fn record_usage(&self, usage: &[Usage]) -> Result<u64> {
+        if usage.is_empty() {
+            return Ok(0);
+        }
+        let now = Value::Real(SystemClock.now().as_epoch_seconds());
+        self.write("recording usage", |tx, _| {
+            let mut record = tx.prepare_cached(&self.sql.record_use)?;
+            let mut recorded = 0;
+            for u in usage {
+                let mut params = vec![
+                    Value::Text(u.key.clone()),
+                    Value::Integer(u.access_count),
+                    Value::Real(u.last_accessed.as_epoch_seconds()),
+                    Value::Integer(i64::from(u.evicted_from_l1)),
+                ];
+                params.extend(version_params(&u.version));
+                if self.schema == Schema::L3 {
+                    params.push(now.clone());
+                }
+                recorded += record.execute(rusqlite::params_from_iter(&params))? as u64;
+            }
+            Ok(recorded)
+        })
+    }
+
+    fn record_failure(&self, key: &str) -> Result<Option<Failures>> {
+        let now = SystemClock.now().as_epoch_seconds();
+        let recorded = self.write("recording a health failure", |tx, _| {
+            let mut stmt = tx.prepare_cached(&self.sql.record_failure)?;
+            let mut rows = match self.schema {
+                Schema::L2 => stmt.query(rusqlite::params![key])?,
+                Schema::L3 => stmt.query(rusqlite::params![key, now])?,
+            };
+            match rows.next()? {
+                Some(row) => Ok(Some((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))),
+                None => Ok(None),
+            }
+        })?;
+        Ok(recorded.map(|(failure_count, expires_at)| Failures {
+            failure_count,
+            // A row whose expiry cannot be read is expired: the manager then removes it.
+            expires_at: Timestamp::from_epoch_seconds(expires_at).unwrap_or(Timestamp::MIN),
+        }))
+    }
+
+    fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool> {
+        self.write("delete", |tx, rows| {
+            let params = std::iter::once(Value::Text(key.to_string()))
+                .chain([Value::Null, Value::Null, Value::Null])
+                .chain(version_params(version));
+            let n = tx
+                .prepare_cached(&self.sql.delete_if_version)?
+                .execute(rusqlite::params_from_iter(params))?;
+            rows.removed(n);
+            Ok(n > 0)
+        })
     }
 
     fn delete(&self, key: &str) -> Result<bool> {

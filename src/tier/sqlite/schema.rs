@@ -250,10 +250,15 @@ pub(super) struct Sql {
     pub evict: String,
     /// The same among the rows whose key is not in the JSON array `?2` (the keys just written).
     pub evict_others: String,
-    /// What changes while an entry sits in L1: `?1` key, `?2` access_count, `?3` last_accessed,
-    /// `?4` evicted_from_l1 (and `?5` updated_at in L3). No indexed column is set, so no index
-    /// page is written.
+    /// A usage record: `?1` key, `?2` access_count, `?3` last_accessed, `?4` evicted_from_l1,
+    /// `?5`..`?7` the version (and `?8` updated_at in L3). No indexed column is set, so no
+    /// index page is written.
     pub record_use: String,
+    /// One more failed health check on whatever `?1` holds (and `?2` updated_at in L3),
+    /// returning the new count and the expiry.
+    pub record_failure: String,
+    /// Deletes `?1` if it holds the version `?5`..`?7`.
+    pub delete_if_version: String,
     pub count: String,
 }
 
@@ -320,16 +325,38 @@ impl Sql {
             ),
             count: format!("SELECT COUNT(*) FROM {table}"),
             record_use: match schema {
-                Schema::L2 => "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
-                               evicted_from_l1 = ?4 WHERE key = ?1"
-                    .to_string(),
-                Schema::L3 => "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
-                               evicted_from_l1 = ?4, updated_at = ?5 WHERE key = ?1"
+                Schema::L2 => format!(
+                    "UPDATE l2_cache SET access_count = ?2, last_accessed = ?3, \
+                     evicted_from_l1 = ?4 WHERE key = ?1 AND {SAME_VERSION}"
+                ),
+                Schema::L3 => format!(
+                    "UPDATE cache_entries SET access_count = ?2, last_accessed = ?3, \
+                     evicted_from_l1 = ?4, updated_at = ?8 WHERE key = ?1 AND {SAME_VERSION}"
+                ),
+            },
+            record_failure: match schema {
+                Schema::L2 => {
+                    "UPDATE l2_cache SET failure_count = COALESCE(failure_count, 0) + 1, \
+                               health_status = 'unhealthy' WHERE key = ?1 \
+                               RETURNING failure_count, expires_at"
+                        .to_string()
+                }
+                Schema::L3 => "UPDATE cache_entries SET \
+                               failure_count = COALESCE(failure_count, 0) + 1, \
+                               health_status = 'unhealthy', updated_at = ?2 WHERE key = ?1 \
+                               RETURNING failure_count, expires_at"
                     .to_string(),
             },
+            delete_if_version: format!("DELETE FROM {table} WHERE key = ?1 AND {SAME_VERSION}"),
         }
     }
 }
+
+/// The row is the version `?5` (fetch_time), `?6` (expires_at), `?7` (proxy_url). A stored REAL
+/// reads back as the microsecond it rounds to, so times are compared to the half microsecond and
+/// rows written by another program (full float precision) match too.
+const SAME_VERSION: &str = "abs(fetch_time - ?5) < 0.0000005 AND abs(expires_at - ?6) < 0.0000005 \
+                            AND proxy_url = ?7";
 
 /// `INSERT ... ON CONFLICT(key) DO UPDATE`: an update keeps the rowid (FIFO order) and, in L3,
 /// `created_at`.

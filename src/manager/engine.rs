@@ -1,0 +1,494 @@
+//! The engine: L1 and the persistent tiers, and the order of every operation across them.
+//!
+//! [`Engine`] is the state a [`super::CacheManager`] wraps, shared with its sweeper. It decides
+//! promotion, expiry on read, health invalidation and write-back; the tiers only store. The
+//! data flow of each operation and the invariants it keeps (lock order, expiry boundary, the
+//! bottom-up order of removals, what a write-back may touch) are in docs/architecture.md.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::{CacheConfig, L2Backend, TierConfig};
+use crate::crypto::Crypto;
+use crate::entry::CacheEntry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stats::{CacheStatistics, Counter, TierCounters};
+use crate::tier::jsonl::JsonlTier;
+use crate::tier::memory::{MemoryTier, Read};
+use crate::tier::sqlite::{Schema, SqliteTier};
+use crate::tier::{Tier, TierContext, Usage, Version};
+use crate::time::{Clock, Timestamp};
+
+use super::locks::{HeldStripes, KeyLocks};
+use super::missed::MissedJournal;
+use super::slot::TierSlot;
+use super::write_back::WRITE_BACK_BATCH;
+
+/// The shared state of a cache: kept alive by its handle and by any sweeper on it.
+pub(crate) struct Engine {
+    pub(super) config: CacheConfig,
+    clock: Arc<dyn Clock>,
+    pub(super) l1: Option<MemoryTier>,
+    l2: Option<TierSlot>,
+    l3: Option<TierSlot>,
+    counters: [Arc<TierCounters>; 3],
+    promotions: AtomicU64,
+    pub(super) demotions: AtomicU64,
+    pub(super) locks: KeyLocks,
+}
+
+/// A tier by its place.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Level {
+    L1 = 0,
+    L2 = 1,
+    L3 = 2,
+}
+
+/// Runs `op` on one persistent tier. `Ok(Some(answer))` when it answered; `Ok(None)` when it is
+/// skipped (degraded) or failed: a failure is logged here, `what` naming the operation, and
+/// counted by the slot towards degradation. `Err` only for a credential the key cannot decrypt,
+/// which is the caller's answer, not a failure of the tier.
+pub(super) fn ask<T>(
+    slot: &TierSlot,
+    what: &str,
+    op: impl FnOnce(&dyn Tier) -> Result<T>,
+) -> Result<Option<T>> {
+    match slot.call(op) {
+        Ok(answer) => Ok(answer),
+        Err(e) if e.kind() == ErrorKind::Crypto => Err(e),
+        Err(e) => {
+            log::warn!("{}: {what} failed: {e}", slot.name);
+            Ok(None)
+        }
+    }
+}
+
+/// The error of an operation that no enabled tier answered.
+pub(super) fn no_tier_answered() -> Error {
+    Error::Storage("no enabled tier could be reached".into())
+}
+
+/// A tier opener for the slot, which re-opens a degraded tier on every retry.
+type Opener = Box<dyn Fn() -> Result<Arc<dyn Tier>> + Send + Sync>;
+
+/// Appends what the lower tiers missed during an operation to their journals when dropped, at
+/// the end of the operation (see `missed`).
+pub(super) struct PersistMissed<'a>(&'a Engine);
+
+impl Drop for PersistMissed<'_> {
+    fn drop(&mut self) {
+        for (_, slot) in self.0.lower() {
+            slot.persist_missed();
+        }
+    }
+}
+
+impl Engine {
+    /// The guard to take first in an operation that may write to the lower tiers.
+    pub(super) fn persist_missed_at_end(&self) -> PersistMissed<'_> {
+        PersistMissed(self)
+    }
+
+    /// Opens the tiers the configuration enables (see [`super::CacheManager::open`]).
+    pub(super) fn open(config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Engine> {
+        config.validate()?;
+        let uses_sqlite =
+            config.l3.enabled || (config.l2.enabled && config.l2_backend == L2Backend::Sqlite);
+        if uses_sqlite {
+            crate::tier::sqlite::library::check_this_process()?;
+        }
+        let crypto = Arc::new(Crypto::new(
+            config.encryption_key.as_deref(),
+            &config.l2_cache_dir,
+        )?);
+        let counters: [Arc<TierCounters>; 3] =
+            std::array::from_fn(|_| Arc::new(TierCounters::new(config.enable_statistics)));
+        let context = |tier: &TierConfig, counters: &Arc<TierCounters>| TierContext {
+            max_entries: tier.max_entries,
+            eviction_policy: tier.eviction_policy,
+            durability: config.durability,
+            crypto: crypto.clone(),
+            counters: counters.clone(),
+        };
+        let l1 = config
+            .l1
+            .enabled
+            .then(|| MemoryTier::new(config.l1.max_entries, config.l1.eviction_policy));
+        // What one persistent tier misses is journaled beside the other (see `missed`).
+        let both = config.l2.enabled && config.l3.enabled;
+        let l3_dir = config
+            .l3_database_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let journal = |beside: &Path, name: &str| both.then(|| MissedJournal::in_dir(beside, name));
+        let l2 = config.l2.enabled.then(|| {
+            let ctx = context(&config.l2, &counters[1]);
+            let dir = config.l2_cache_dir.clone();
+            let opener: Opener = match config.l2_backend {
+                L2Backend::Jsonl => Box::new(move || {
+                    Ok(Arc::new(JsonlTier::open(&dir, ctx.clone())?) as Arc<dyn Tier>)
+                }),
+                L2Backend::Sqlite => Box::new(move || {
+                    let path = dir.join("l2_cache.db");
+                    Ok(Arc::new(SqliteTier::open(&path, Schema::L2, ctx.clone())?)
+                        as Arc<dyn Tier>)
+                }),
+            };
+            TierSlot::open("L2", opener, clock.clone(), journal(&l3_dir, "L2"))
+        });
+        let l3 = config.l3.enabled.then(|| {
+            let ctx = context(&config.l3, &counters[2]);
+            let path = config.l3_database_path.clone();
+            TierSlot::open(
+                "L3",
+                Box::new(move || {
+                    Ok(Arc::new(SqliteTier::open(&path, Schema::L3, ctx.clone())?)
+                        as Arc<dyn Tier>)
+                }),
+                clock.clone(),
+                journal(&config.l2_cache_dir, "L3"),
+            )
+        });
+        Ok(Engine {
+            config,
+            clock,
+            l1,
+            l2,
+            l3,
+            counters,
+            promotions: AtomicU64::new(0),
+            demotions: AtomicU64::new(0),
+            locks: KeyLocks::new(),
+        })
+    }
+
+    pub(super) fn count(&self, level: Level, counter: Counter, n: u64) {
+        self.counters[level as usize].add(counter, n);
+    }
+
+    pub(super) fn bump(&self, cell: &AtomicU64, n: u64) {
+        if self.config.enable_statistics && n > 0 {
+            cell.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn lower(&self) -> impl Iterator<Item = (Level, &TierSlot)> {
+        [(Level::L2, &self.l2), (Level::L3, &self.l3)]
+            .into_iter()
+            .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
+    }
+
+    /// The lower tiers from the bottom up: the order of every removal. A promotion from L3
+    /// into L2 that races with a removal is then always undone (see [`Engine::promote`]).
+    pub(super) fn lower_bottom_up(&self) -> impl Iterator<Item = (Level, &TierSlot)> {
+        [(Level::L3, &self.l3), (Level::L2, &self.l2)]
+            .into_iter()
+            .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ---- get ----------------------------------------------------------------------------
+
+    pub(super) fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
+        let _persist = self.persist_missed_at_end();
+        let now = self.now();
+        let mut expired_in_l1 = false;
+        if let Some(l1) = &self.l1 {
+            match l1.read(key, now) {
+                Read::Hit(entry) => {
+                    self.count(Level::L1, Counter::Hits, 1);
+                    return Ok(Some(entry));
+                }
+                Read::Expired => expired_in_l1 = true,
+                Read::Miss => {}
+            }
+        }
+        let mut held = self.locks.lock(key);
+        if let Some(l1) = &self.l1 {
+            // Another thread may have stored or promoted the key while we waited for the stripe.
+            match l1.read(key, now) {
+                Read::Hit(entry) => {
+                    self.count(Level::L1, Counter::Hits, 1);
+                    return Ok(Some(entry));
+                }
+                Read::Expired => expired_in_l1 = true,
+                Read::Miss if !expired_in_l1 => self.count(Level::L1, Counter::Misses, 1),
+                Read::Miss => {}
+            }
+            if expired_in_l1 {
+                self.expire_everywhere(key, Level::L1);
+                return Ok(None);
+            }
+            // An entry evicted a moment ago and not yet written back: write it back first, so
+            // the lower tiers hold its latest counters.
+            if let Some(evicted) = l1.take_evicted(key) {
+                self.write_back(vec![evicted]);
+            }
+        }
+        // A miss is a miss only when some tier answered: with L1 off and every lower tier
+        // failing, the read is a storage error, not an absent key.
+        let mut answered = self.l1.is_some();
+        let mut undecryptable = None;
+        let mut found: Option<(Level, CacheEntry)> = None;
+        for (level, slot) in self.lower() {
+            match ask(slot, "read", |t| t.get(key)) {
+                Ok(Some(Some(entry))) => {
+                    found = Some((level, entry));
+                    break;
+                }
+                Ok(Some(None)) => {
+                    answered = true;
+                    self.count(level, Counter::Misses, 1);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    answered = true;
+                    undecryptable.get_or_insert(e);
+                }
+            }
+        }
+        let Some((level, mut entry)) = found else {
+            // An entry stored under another encryption key is there, not missing.
+            return match (undecryptable, answered) {
+                (Some(e), _) => Err(e),
+                (None, true) => Ok(None),
+                (None, false) => Err(no_tier_answered()),
+            };
+        };
+        if entry.is_expired(now) {
+            self.expire_everywhere(key, level);
+            return Ok(None);
+        }
+        self.count(level, Counter::Hits, 1);
+        entry.touch(now);
+        self.promote(&entry, level, &mut held);
+        Ok(Some(entry))
+    }
+
+    /// Copies an entry found in `from` into the tiers above it; writes back the waiting L1
+    /// victims when a batch of them waits.
+    ///
+    /// Into L2 only if L2 holds nothing under the key (a writer may have stored a newer entry
+    /// since L3 was read), and then only while L3 still holds the same entry: a removal runs
+    /// from the bottom up, so a removal that raced with this copy has left L3 by the time the
+    /// copy is checked, and the copy is taken back. The same check keeps a copy that lost such
+    /// a race out of L1.
+    pub(super) fn promote(&self, entry: &CacheEntry, from: Level, held: &mut HeldStripes<'_>) {
+        if from == Level::L3
+            && let (Some(l2), Some(l3)) = (&self.l2, &self.l3)
+        {
+            let key = entry.key.as_str();
+            if l2.write("promotion", std::iter::once(key), |t| {
+                t.put_if_absent(entry)
+            }) == Some(true)
+            {
+                let version = Version::of(entry);
+                let still_below = matches!(
+                    l3.call(|t| t.get(key)),
+                    Ok(Some(Some(current))) if version.matches(&current)
+                );
+                if !still_below {
+                    l2.write("taking back a promotion", std::iter::once(key), |t| {
+                        t.delete_if_version(key, &version)
+                    });
+                    return;
+                }
+                self.bump(&self.promotions, 1);
+            }
+        }
+        match &self.l1 {
+            Some(l1) => {
+                self.bump(&self.promotions, 1);
+                let victims = l1.insert(entry.clone(), true);
+                self.count(Level::L1, Counter::EvictionsLru, victims.len() as u64);
+                if l1.awaiting_len() >= WRITE_BACK_BATCH {
+                    let taken = self.take_awaiting(held);
+                    self.write_back(taken);
+                }
+            }
+            None => {
+                // No L1 to keep the counters: they go to the tier that served the hit.
+                let slot = if from == Level::L2 {
+                    &self.l2
+                } else {
+                    &self.l3
+                };
+                if let Some(slot) = slot {
+                    self.record_usage(slot, &[Usage::of(entry)]);
+                }
+            }
+        }
+    }
+
+    /// Removes an expired key from every tier, counting `evictions_ttl` where it was found.
+    pub(super) fn expire_everywhere(&self, key: &str, found_in: Level) {
+        self.count(found_in, Counter::EvictionsTtl, 1);
+        if let Some(l1) = &self.l1 {
+            l1.remove(key);
+        }
+        self.delete_below(std::slice::from_ref(&key));
+    }
+
+    /// Deletes keys from L3 and L2; returns how many tiers held each (summed) per level.
+    pub(super) fn delete_below(&self, keys: &[&str]) -> [u64; 3] {
+        let mut removed = [0u64; 3];
+        for (level, slot) in self.lower_bottom_up() {
+            let deleted = slot.write("delete", keys.iter().copied(), |t| {
+                let mut n = 0;
+                for key in keys {
+                    n += u64::from(t.delete(key)?);
+                }
+                Ok(n)
+            });
+            removed[level as usize] += deleted.unwrap_or(0);
+        }
+        removed
+    }
+
+    // ---- delete, clear, health ------------------------------------------------------------
+
+    pub(super) fn delete(&self, key: &str) -> Result<()> {
+        let _persist = self.persist_missed_at_end();
+        let _held = self.locks.lock(key);
+        let mut held_somewhere = false;
+        let mut answered = false;
+        if let Some(l1) = &self.l1 {
+            answered = true;
+            let evicted = l1.take_evicted(key).is_some();
+            held_somewhere |= l1.remove(key).is_some() || evicted;
+        }
+        for (_, slot) in self.lower_bottom_up() {
+            if let Some(removed) = slot.write("delete", std::iter::once(key), |t| t.delete(key)) {
+                answered = true;
+                held_somewhere |= removed;
+            }
+        }
+        match (answered, held_somewhere) {
+            (false, _) => Err(no_tier_answered()),
+            (true, true) => Ok(()),
+            (true, false) => Err(Error::NotFound(format!("no entry under key {key:?}"))),
+        }
+    }
+
+    /// Removes everything, from the bottom up; returns how many distinct keys were removed. A
+    /// tier that is skipped or fails is cleared when it recovers.
+    pub(super) fn clear(&self) -> Result<u64> {
+        let _persist = self.persist_missed_at_end();
+        let _held = self.locks.lock_all();
+        let mut keys: HashSet<String> = HashSet::new();
+        let mut answered = false;
+        if let Some(l1) = &self.l1 {
+            answered = true;
+            keys.extend(l1.remove_all());
+        }
+        for (_, slot) in self.lower_bottom_up() {
+            match ask(slot, "clear", |t| t.clear()) {
+                Ok(Some(removed)) => {
+                    answered = true;
+                    keys.extend(removed);
+                }
+                Ok(None) | Err(_) => slot.missed_clear(),
+            }
+        }
+        if !answered {
+            return Err(no_tier_answered());
+        }
+        Ok(keys.len() as u64)
+    }
+
+    // ---- statistics and sweeping ----------------------------------------------------------
+
+    /// Exact statistics, sizes counted now. Writes nothing and changes no counter.
+    pub(super) fn statistics(&self) -> CacheStatistics {
+        let sizes = self.sizes();
+        let degraded = [
+            false,
+            self.l2.as_ref().is_some_and(TierSlot::is_degraded),
+            self.l3.as_ref().is_some_and(TierSlot::is_degraded),
+        ];
+        CacheStatistics::new(
+            std::array::from_fn(|i| self.counters[i].snapshot(sizes[i])),
+            self.promotions.load(Ordering::Relaxed),
+            self.demotions.load(Ordering::Relaxed),
+            degraded,
+        )
+    }
+
+    /// How many entries each tier holds (0 for a tier that is off or cannot be read).
+    pub(super) fn sizes(&self) -> [u64; 3] {
+        let l1_size = self.l1.as_ref().map_or(0, |l1| l1.size() as u64);
+        let size_of = |slot: &Option<TierSlot>| match slot {
+            None => 0,
+            Some(slot) => ask(slot, "counting entries", |t| t.len())
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+        };
+        [l1_size, size_of(&self.l2), size_of(&self.l3)]
+    }
+
+    /// Removes expired entries from every tier; returns the number of distinct keys removed.
+    pub(crate) fn cleanup_expired(&self) -> Result<u64> {
+        let now = self.now();
+        let mut keys: HashSet<String> = HashSet::new();
+        let mut answered = false;
+        if let Some(l1) = &self.l1 {
+            answered = true;
+            let removed = l1.remove_expired_at(now);
+            self.count(Level::L1, Counter::EvictionsTtl, removed.len() as u64);
+            keys.extend(removed);
+        }
+        for (level, slot) in self.lower_bottom_up() {
+            if let Ok(Some(removed)) = ask(slot, "expiry sweep", |t| t.remove_expired(now)) {
+                answered = true;
+                self.count(level, Counter::EvictionsTtl, removed.len() as u64);
+                keys.extend(removed);
+            }
+        }
+        if !answered {
+            return Err(no_tier_answered());
+        }
+        Ok(keys.len() as u64)
+    }
+
+    /// Calls `visit` once per key with its live entry (L1's copy first: its counters are the
+    /// newest, then L2's, then L3's), without counting a read or changing anything. Returns how
+    /// many stored records could not be read (corrupt, or under another encryption key).
+    pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> u64 {
+        let now = self.now();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut unreadable = 0;
+        let mut offer = |entry: CacheEntry| {
+            if !entry.is_expired(now) && !seen.contains(&entry.key) {
+                seen.insert(entry.key.clone());
+                visit(entry);
+            }
+        };
+        if let Some(l1) = &self.l1 {
+            for entry in l1.entries() {
+                offer(entry);
+            }
+        }
+        for (_, slot) in self.lower() {
+            let _ = ask(slot, "reading every entry", |t| {
+                t.scan(&mut |record| match record {
+                    Ok(entry) => offer(entry),
+                    Err(_) => unreadable += 1,
+                })
+            });
+        }
+        unreadable
+    }
+
+    /// The TTL of entries from `source`, by the configuration.
+    pub(super) fn ttl_for_source(&self, source: &str) -> i64 {
+        self.config.ttl_for_source(source)
+    }
+}

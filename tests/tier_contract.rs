@@ -1,0 +1,474 @@
+//! The contract of a persistent tier (`pwcache::tier::Tier`), run against every implementation:
+//! the JSONL L2, the SQLite L2 and the SQLite L3. A new tier (a shared network tier, say) joins
+//! by adding a `Kind`. What is specific to one tier (file formats, upstream's files, eviction
+//! order, corruption) stays in that tier's own test file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pwcache::crypto::Crypto;
+use pwcache::stats::TierCounters;
+use pwcache::tier::jsonl::JsonlTier;
+use pwcache::tier::sqlite::{Schema, SqliteTier};
+use pwcache::tier::{Tier, TierContext, Usage, Version};
+use pwcache::{CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, Timestamp};
+
+const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
+const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    JsonlL2,
+    SqliteL2,
+    SqliteL3,
+}
+
+const KINDS: [Kind; 3] = [Kind::JsonlL2, Kind::SqliteL2, Kind::SqliteL3];
+
+/// Where a tier of `kind` keeps its files under `dir`.
+fn location(kind: Kind, dir: &Path) -> PathBuf {
+    match kind {
+        Kind::JsonlL2 => dir.join("l2"),
+        Kind::SqliteL2 => dir.join("l2").join("l2_cache.db"),
+        Kind::SqliteL3 => dir.join("db").join("l3.db"),
+    }
+}
+
+fn open_with_key(kind: Kind, dir: &Path, key: &str) -> Box<dyn Tier> {
+    let ctx = TierContext {
+        max_entries: None,
+        eviction_policy: EvictionPolicy::Lru,
+        durability: Durability::Normal,
+        crypto: Arc::new(Crypto::new(Some(key), dir).unwrap()),
+        counters: Arc::new(TierCounters::new(true)),
+    };
+    let at = location(kind, dir);
+    match kind {
+        Kind::JsonlL2 => Box::new(JsonlTier::open(&at, ctx).unwrap()),
+        Kind::SqliteL2 => Box::new(SqliteTier::open(&at, Schema::L2, ctx).unwrap()),
+        Kind::SqliteL3 => Box::new(SqliteTier::open(&at, Schema::L3, ctx).unwrap()),
+    }
+}
+
+fn open(kind: Kind, dir: &Path) -> Box<dyn Tier> {
+    open_with_key(kind, dir, KEY)
+}
+
+fn t(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+fn t0() -> Timestamp {
+    t("2026-11-24T01:00:00.123456Z")
+}
+
+fn entry(key: &str, url_tag: u32) -> CacheEntry {
+    CacheEntry::new(
+        key,
+        format!("http://10.0.0.{url_tag}:8080"),
+        "test",
+        t0(),
+        3600,
+    )
+}
+
+fn full_entry(key: &str) -> CacheEntry {
+    let mut e = CacheEntry::new(key, "socks5://10.1.2.3:1080", "fetched", t0(), 7200);
+    e.username = Secret::new("alice-user");
+    e.password = Secret::new("p@ss:wörd/secret");
+    e.last_accessed = t("2026-11-24T01:30:00.654321Z");
+    e.access_count = 7;
+    e.health_status = HealthStatus::Degraded;
+    e.failure_count = 2;
+    e.evicted_from_l1 = true;
+    e.last_health_check = Some(t("2026-11-24T01:20:00.000001Z"));
+    e.consecutive_health_failures = 3;
+    e.consecutive_health_successes = 4;
+    e.recovery_attempt = 5;
+    e.next_check_time = Some(t("2026-11-24T01:40:00.999999Z"));
+    e.last_health_error = Some("connect timeout".into());
+    e.total_health_checks = 11;
+    e.total_health_check_failures = 6;
+    e
+}
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_full_entry_round_trips_across_reopen_without_plaintext_credentials() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let e = full_entry("full");
+        open(kind, dir.path()).put(&e).unwrap();
+        let again = open(kind, dir.path());
+        assert_eq!(again.get("full").unwrap(), Some(e), "{kind:?}");
+        assert_eq!(again.get("absent").unwrap(), None, "{kind:?}");
+        let bytes = all_bytes(dir.path());
+        for secret in ["alice-user", "p@ss:wörd/secret"] {
+            assert!(!contains(&bytes, secret), "{kind:?}: {secret} on disk");
+        }
+    }
+}
+
+#[test]
+fn a_put_replaces_and_put_many_keeps_the_last_of_a_repeated_key() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        tier.put(&entry("k", 1)).unwrap();
+        tier.put(&entry("k", 2)).unwrap();
+        assert_eq!(
+            tier.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 2).proxy_url
+        );
+        tier.put_many(&[entry("m", 1), entry("n", 1), entry("m", 3)])
+            .unwrap();
+        assert_eq!(
+            tier.get("m").unwrap().unwrap().proxy_url,
+            entry("m", 3).proxy_url
+        );
+        assert_eq!(tier.len().unwrap(), 3, "{kind:?}");
+    }
+}
+
+#[test]
+fn delete_says_whether_the_key_was_stored_and_sticks_across_reopen() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        tier.put_many(&[entry("a", 1), entry("b", 1)]).unwrap();
+        assert!(tier.delete("a").unwrap(), "{kind:?}");
+        assert!(!tier.delete("a").unwrap(), "{kind:?}");
+        drop(tier);
+        let again = open(kind, dir.path());
+        assert_eq!(again.get("a").unwrap(), None, "{kind:?}");
+        assert!(again.get("b").unwrap().is_some(), "{kind:?}");
+    }
+}
+
+#[test]
+fn two_handles_on_the_same_files_see_each_others_writes() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (open(kind, dir.path()), open(kind, dir.path()));
+        a.put(&entry("k", 1)).unwrap();
+        assert_eq!(
+            b.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 1).proxy_url
+        );
+        b.put(&entry("k", 2)).unwrap();
+        assert_eq!(
+            a.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 2).proxy_url
+        );
+        assert!(b.delete("k").unwrap());
+        assert_eq!(a.get("k").unwrap(), None, "{kind:?}");
+        assert_eq!(a.len().unwrap(), 0, "{kind:?}");
+    }
+}
+
+#[test]
+fn put_if_absent_never_replaces_what_is_stored() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        assert!(tier.put_if_absent(&entry("k", 1)).unwrap(), "{kind:?}");
+        assert!(!tier.put_if_absent(&entry("k", 2)).unwrap(), "{kind:?}");
+        assert_eq!(
+            tier.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 1).proxy_url
+        );
+        // Another handle's put in between wins over a later copy.
+        let other = open(kind, dir.path());
+        other.put(&entry("k", 3)).unwrap();
+        assert!(!tier.put_if_absent(&entry("k", 1)).unwrap());
+        assert_eq!(
+            tier.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 3).proxy_url
+        );
+    }
+}
+
+#[test]
+fn usage_is_recorded_on_the_same_version_only_and_never_creates_an_entry() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let stored = full_entry("k");
+        tier.put(&stored).unwrap();
+        let mut read = stored.clone();
+        read.access_count = 42;
+        read.last_accessed = t("2026-11-24T02:00:00.000007Z");
+        read.evicted_from_l1 = false;
+        assert_eq!(
+            tier.record_usage(&[Usage::of(&read)]).unwrap(),
+            1,
+            "{kind:?}"
+        );
+        let got = tier.get("k").unwrap().unwrap();
+        assert_eq!(
+            (got.access_count, got.last_accessed, got.evicted_from_l1),
+            (42, read.last_accessed, false),
+            "{kind:?}"
+        );
+        assert_eq!(
+            got.password, stored.password,
+            "{kind:?}: only the counters change"
+        );
+        assert_eq!(got.failure_count, stored.failure_count, "{kind:?}");
+
+        // A newer put of the key (another URL, another fetch time) is left alone.
+        let mut newer = entry("k", 9);
+        newer.fetch_time = t0().plus_seconds(1);
+        tier.put(&newer).unwrap();
+        read.access_count = 99;
+        assert_eq!(
+            tier.record_usage(&[Usage::of(&read)]).unwrap(),
+            0,
+            "{kind:?}"
+        );
+        assert_eq!(tier.get("k").unwrap().unwrap(), newer, "{kind:?}");
+
+        // A deleted key stays deleted.
+        tier.delete("k").unwrap();
+        assert_eq!(
+            tier.record_usage(&[Usage::of(&newer)]).unwrap(),
+            0,
+            "{kind:?}"
+        );
+        assert_eq!(tier.get("k").unwrap(), None, "{kind:?}");
+        assert_eq!(tier.len().unwrap(), 0, "{kind:?}");
+    }
+}
+
+#[test]
+fn usage_recorded_for_an_upstream_row_matches_its_fetch_time_to_the_microsecond() {
+    // A version names times to the microsecond; the entry read back from any tier matches it.
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let mut e = entry("k", 1);
+        e.fetch_time = t("2026-11-24T01:00:00.999999Z");
+        e.expires_at = t("2026-11-24T02:00:00.000001Z");
+        tier.put(&e).unwrap();
+        let read = tier.get("k").unwrap().unwrap();
+        assert!(Version::of(&e).matches(&read), "{kind:?}");
+        assert_eq!(
+            tier.record_usage(&[Usage::of(&read)]).unwrap(),
+            1,
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn delete_if_version_removes_only_that_version() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let old = entry("k", 1);
+        tier.put(&old).unwrap();
+        let mut newer = entry("k", 2);
+        newer.fetch_time = t0().plus_seconds(5);
+        tier.put(&newer).unwrap();
+        assert!(
+            !tier.delete_if_version("k", &Version::of(&old)).unwrap(),
+            "{kind:?}"
+        );
+        assert_eq!(tier.get("k").unwrap(), Some(newer.clone()), "{kind:?}");
+        assert!(
+            tier.delete_if_version("k", &Version::of(&newer)).unwrap(),
+            "{kind:?}"
+        );
+        assert_eq!(tier.get("k").unwrap(), None, "{kind:?}");
+        assert!(!tier.delete_if_version("k", &Version::of(&newer)).unwrap());
+    }
+}
+
+#[test]
+fn failures_from_many_handles_and_threads_all_count() {
+    const THREADS: usize = 4;
+    const EACH: usize = 25;
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(kind, dir.path());
+        first.put(&entry("k", 1)).unwrap();
+        assert_eq!(first.record_failure("absent").unwrap(), None, "{kind:?}");
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                let tier = open(kind, dir.path());
+                scope.spawn(move || {
+                    for _ in 0..EACH {
+                        tier.record_failure("k").unwrap().unwrap();
+                    }
+                });
+            }
+        });
+        let got = first.get("k").unwrap().unwrap();
+        assert_eq!(got.failure_count, (THREADS * EACH) as i64, "{kind:?}");
+        assert_eq!(got.health_status, HealthStatus::Unhealthy, "{kind:?}");
+        let next = first.record_failure("k").unwrap().unwrap();
+        assert_eq!(next.failure_count, (THREADS * EACH) as i64 + 1, "{kind:?}");
+        assert_eq!(next.expires_at, got.expires_at, "{kind:?}");
+        assert_eq!(
+            got.proxy_url,
+            entry("k", 1).proxy_url,
+            "{kind:?}: the rest is kept"
+        );
+    }
+}
+
+#[test]
+fn remove_expired_takes_expires_at_equal_to_now_and_keeps_one_microsecond_later() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let now = t0().plus_seconds(100);
+        let mut at_now = entry("now", 1);
+        at_now.expires_at = now;
+        let mut later = entry("later", 1);
+        later.expires_at = Timestamp::from_micros(now.as_micros() + 1).unwrap();
+        tier.put_many(&[at_now, later]).unwrap();
+        assert_eq!(tier.remove_expired(now).unwrap(), ["now"], "{kind:?}");
+        assert!(tier.get("later").unwrap().is_some(), "{kind:?}");
+        assert!(tier.remove_expired(now).unwrap().is_empty(), "{kind:?}");
+    }
+}
+
+#[test]
+fn clear_returns_the_keys_and_another_handle_sees_it() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (open(kind, dir.path()), open(kind, dir.path()));
+        a.put_many(&[entry("x", 1), entry("y", 1)]).unwrap();
+        let mut keys = a.clear().unwrap();
+        keys.sort();
+        assert_eq!(keys, ["x", "y"], "{kind:?}");
+        assert_eq!(b.len().unwrap(), 0, "{kind:?}");
+        assert_eq!(b.get("x").unwrap(), None, "{kind:?}");
+        assert!(a.clear().unwrap().is_empty(), "{kind:?}");
+    }
+}
+
+#[test]
+fn scan_visits_every_entry_and_changes_nothing() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let stored = [full_entry("a"), entry("b", 2)];
+        tier.put_many(&stored).unwrap();
+        let mut seen = Vec::new();
+        tier.scan(&mut |r| seen.push(r.unwrap())).unwrap();
+        seen.sort_by(|x, y| x.key.cmp(&y.key));
+        assert_eq!(seen, stored, "{kind:?}");
+        assert_eq!(
+            tier.get("a").unwrap().unwrap(),
+            stored[0],
+            "{kind:?}: unchanged"
+        );
+    }
+}
+
+#[test]
+fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        open(kind, dir.path()).put(&full_entry("k")).unwrap();
+        let wrong = open_with_key(kind, dir.path(), OTHER_KEY);
+        let err = wrong.get("k").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Crypto, "{kind:?}");
+        let mut failed = 0;
+        wrong
+            .scan(&mut |r| {
+                assert_eq!(r.unwrap_err().kind(), ErrorKind::Crypto);
+                failed += 1;
+            })
+            .unwrap();
+        assert_eq!(failed, 1, "{kind:?}");
+        assert!(
+            open(kind, dir.path()).get("k").unwrap().is_some(),
+            "{kind:?}: kept"
+        );
+    }
+}
+
+#[test]
+fn files_are_0600_and_directories_0700() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        open(kind, dir.path()).put(&full_entry("k")).unwrap();
+        let at = location(kind, dir.path());
+        let top = if at.is_dir() {
+            at.clone()
+        } else {
+            at.parent().unwrap().to_path_buf()
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&top), 0o700, "{kind:?}: {}", top.display());
+        for file in std::fs::read_dir(&top).unwrap() {
+            let path = file.unwrap().path();
+            if path.is_file() {
+                assert_eq!(mode(&path), 0o600, "{kind:?}: {}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn many_threads_on_two_handles_agree() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            for handle in 0..2 {
+                let tier = open(kind, dir.path());
+                scope.spawn(move || {
+                    for i in 0..100u32 {
+                        let key = format!("h{handle}-{}", i % 20);
+                        match i % 4 {
+                            0 | 1 => tier.put(&entry(&key, i % 250)).unwrap(),
+                            2 => {
+                                tier.get(&key).unwrap();
+                            }
+                            _ => {
+                                tier.delete(&key).unwrap();
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        // Each handle's last op on each of its keys decides: i = 80..99 ran last.
+        let tier = open(kind, dir.path());
+        for handle in 0..2 {
+            for k in 0..20u32 {
+                let last = (80..100).find(|i| i % 20 == k).unwrap();
+                let key = format!("h{handle}-{k}");
+                let got = tier.get(&key).unwrap();
+                match last % 4 {
+                    0 | 1 => assert_eq!(got.unwrap().proxy_url, entry(&key, last % 250).proxy_url),
+                    3 => assert_eq!(got, None, "{kind:?}: {key}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
