@@ -63,7 +63,7 @@ typedef enum pw_status {
   PW_NOT_FOUND = 1,
   /**
    * NULL where a pointer is required; a key, URL or path that is empty or not UTF-8; an
-   * interval that is not a finite number > 0; a log level out of range.
+   * interval that is not a finite number > 0; a log level or a tier out of range.
    */
   PW_INVALID_ARGUMENT = 2,
   /**
@@ -82,7 +82,7 @@ typedef enum pw_status {
   /**
    * A warm file of a kind that is not `.json`, `.jsonl` or `.csv`; a logger that cannot be
    * installed because the process already has another one; a SQLite library too old for the
-   * SQLite tiers.
+   * SQLite tiers; a pw_cache_tier_* function on a tier the configuration disables.
    */
   PW_UNSUPPORTED = 6,
   /**
@@ -120,6 +120,24 @@ typedef enum pw_log_level {
    */
   PW_LOG_TRACE = 5,
 } pw_log_level;
+
+/**
+ * One tier of a cache, for the pw_cache_tier_* functions.
+ */
+typedef enum pw_tier {
+  /**
+   * The memory tier.
+   */
+  PW_TIER_L1 = 1,
+  /**
+   * The disk tier (JSONL or SQLite, as `l2_backend` says).
+   */
+  PW_TIER_L2 = 2,
+  /**
+   * The SQLite tier.
+   */
+  PW_TIER_L3 = 3,
+} pw_tier;
 
 /**
  * A cache: an in-memory tier (L1) over up to two persistent tiers (L2, L3).
@@ -473,6 +491,134 @@ enum pw_status pw_set_logger(pw_log_fn fn, void *user_data, pw_log_level max_lev
  * Threading: safe to call from any thread, not twice on the same string.
  */
 void pw_string_free(char *s);
+
+/**
+ * Tells whether `tier` is in use: enabled in the configuration and, for L2 and L3, not
+ * degraded (a degraded tier is skipped until a retry succeeds; see pw_cache_get_statistics()).
+ *
+ * Ownership: `out_enabled` (may be NULL) receives the answer; it is false on any status other
+ * than `PW_OK`.
+ *
+ * Returns:
+ * - `PW_OK` on success;
+ * - `PW_INVALID_ARGUMENT` if `cache` is NULL or `tier` is not a pw_tier;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_tier_enabled(struct pw_cache *cache, pw_tier tier, bool *out_enabled);
+
+/**
+ * Returns, as JSON, the entry that `tier` alone stores under `key`, without counting a read:
+ * no promotion, no `access_count` or statistics change, no move in the eviction order. An
+ * expired entry the tier still stores is returned as it is. Before the lookup, an entry
+ * evicted from L1 under `key` and still awaiting its write-back is written to L2/L3.
+ *
+ * The JSON object is in the pw_cache_get() format (credentials in plain text).
+ *
+ * Ownership: `key` is borrowed. On `PW_OK`, `*out_entry_json` receives a string the caller
+ * owns and frees with pw_string_free(); on any other status it is NULL.
+ *
+ * Returns:
+ * - `PW_OK` when the tier stores an entry under `key`;
+ * - `PW_NOT_FOUND` when it stores none;
+ * - `PW_INVALID_ARGUMENT` if `cache`, `key` or `out_entry_json` is NULL, `key` is empty or not
+ *   UTF-8, or `tier` is not a pw_tier;
+ * - `PW_UNSUPPORTED` if the configuration disables `tier`;
+ * - `PW_STORAGE_ERROR` if the tier cannot be read or is degraded;
+ * - `PW_CRYPTO_ERROR` if a credential of the entry cannot be decrypted with the key;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_tier_get(struct pw_cache *cache,
+                                 pw_tier tier,
+                                 const char *key,
+                                 char **out_entry_json);
+
+/**
+ * Stores an entry under `key` in `tier` alone: no write-through to the other tiers. The entry
+ * is as for pw_cache_put() (only `proxy_url` required, `key` wins over a `key` field). A full
+ * L1 evicts by its policy, and its victims are written back to L2/L3 as after pw_cache_put().
+ * Before the write, an entry evicted from L1 under `key` and still awaiting its write-back is
+ * written to L2/L3.
+ *
+ * Ownership: `key` and `entry_json` are borrowed for the call.
+ *
+ * Returns:
+ * - `PW_OK` when the tier stored the entry;
+ * - `PW_INVALID_ARGUMENT` if `cache`, `key` or `entry_json` is NULL, `key` is empty or not
+ *   UTF-8, or `tier` is not a pw_tier;
+ * - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
+ *   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+ * - `PW_UNSUPPORTED` if the configuration disables `tier`;
+ * - `PW_STORAGE_ERROR` if the tier cannot be written or is degraded;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_tier_put(struct pw_cache *cache,
+                                 pw_tier tier,
+                                 const char *key,
+                                 const char *entry_json);
+
+/**
+ * Removes `key` from `tier` alone; the other tiers keep what they hold. Before the removal, an
+ * entry evicted from L1 under `key` and still awaiting its write-back is written to L2/L3.
+ *
+ * Ownership: `key` is borrowed for the call.
+ *
+ * Returns:
+ * - `PW_OK` when the tier held the key;
+ * - `PW_NOT_FOUND` when it did not;
+ * - `PW_INVALID_ARGUMENT` if `cache` or `key` is NULL, `key` is empty or not UTF-8, or `tier`
+ *   is not a pw_tier;
+ * - `PW_UNSUPPORTED` if the configuration disables `tier`;
+ * - `PW_STORAGE_ERROR` if the tier cannot be written or is degraded;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_tier_delete(struct pw_cache *cache, pw_tier tier, const char *key);
+
+/**
+ * Counts the entries `tier` stores, expired ones not yet swept included (for L1: the entries
+ * it holds, not those awaiting their write-back).
+ *
+ * Ownership: `out_size` (may be NULL) receives the count; it is 0 on any status other than
+ * `PW_OK`.
+ *
+ * Returns:
+ * - `PW_OK` on success;
+ * - `PW_INVALID_ARGUMENT` if `cache` is NULL or `tier` is not a pw_tier;
+ * - `PW_UNSUPPORTED` if the configuration disables `tier`;
+ * - `PW_STORAGE_ERROR` if the tier cannot be read or is degraded;
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle.
+ */
+enum pw_status pw_cache_tier_size(struct pw_cache *cache, pw_tier tier, uint64_t *out_size);
+
+/**
+ * Removes every entry from `tier` alone; the other tiers keep theirs, and the statistics
+ * counters are kept. First, every entry evicted from L1 and still awaiting its write-back is
+ * written back to L2/L3 (its counters, on the entry they hold; a write-back creates none).
+ *
+ * Ownership: `out_cleared` (may be NULL) receives the number of entries the tier held; it is 0
+ * on any status other than `PW_OK`.
+ *
+ * Returns:
+ * - `PW_OK` on success;
+ * - `PW_INVALID_ARGUMENT` if `cache` is NULL or `tier` is not a pw_tier;
+ * - `PW_UNSUPPORTED` if the configuration disables `tier`;
+ * - `PW_STORAGE_ERROR` if the tier cannot be cleared or is degraded (it is then cleared when
+ *   it recovers);
+ * - `PW_PANIC` on a bug.
+ *
+ * Threading: may run concurrently with any call on the same handle; it waits for the
+ * operations in progress on every key.
+ */
+enum pw_status pw_cache_tier_clear(struct pw_cache *cache, pw_tier tier, uint64_t *out_cleared);
 
 /**
  * Creates a stopped sweeper over `cache` that, once started, sweeps every

@@ -3,9 +3,10 @@
 #   formatting (rustfmt) and lints (clippy -D warnings) of the whole workspace (library and CLI),
 #   the Rust tests (unit, integration, CLI, doc, header freshness, exported symbols),
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
-#   the Python wrapper's tests (pytest in a local .venv).
+#   the Python package's tests on the installed wheel (built with pip and maturin, installed
+#   into a fresh .venv), and the proxywhirl drop-in's beside proxywhirl 0.3.3 (.venv-proxywhirl).
 # On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind and
-# libsqlite3-dev with apt-get, pytest with pip into .venv.
+# libsqlite3-dev with apt-get; maturin, cffi, pytest and proxywhirl from PyPI with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -50,7 +50,13 @@ fn only_pw_symbols_are_exported() {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
-    for expected in ["pw_version", "pw_cache_new", "pw_set_logger", "pw_ttl_free"] {
+    for expected in [
+        "pw_version",
+        "pw_cache_new",
+        "pw_set_logger",
+        "pw_ttl_free",
+        "pw_cache_tier_get",
+    ] {
         assert!(
             names.contains(&expected),
             "{expected} is exported: {names:?}"

@@ -67,3 +67,47 @@ fn header_version_macros_match_cargo_toml() {
         major * 10000 + minor * 100 + patch
     );
 }
+
+/// The wheel's build (pyproject.toml: maturin's cffi mode) runs cbindgen over the whole crate,
+/// not over src/ffi/ alone, to write the cffi declarations it ships beside the library. That
+/// parse must declare the C API and nothing else: cffi rejects a `#define` that is not a plain
+/// number, so an engine constant such as `365.0 * 24.0 * 3600.0` would break `pip install .`.
+/// A public item added to the engine fails here until it is listed in cbindgen.toml's
+/// `export.exclude`.
+#[test]
+fn the_whole_crate_declares_only_the_c_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The settings maturin enforces for cffi.
+    let mut config =
+        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+    config.no_includes = true;
+    config.sys_includes = Vec::new();
+    config.include_guard = None;
+    config.cpp_compat = false;
+    let render = |builder: cbindgen::Builder| {
+        let mut out = Vec::new();
+        builder
+            .with_config(config.clone())
+            .generate()
+            .expect("cbindgen generates")
+            .write(&mut out);
+        let text = String::from_utf8(out).expect("UTF-8");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let c_api = render(cbindgen::Builder::new().with_src(root.join("src/ffi/mod.rs")));
+    let whole = render(cbindgen::Builder::new().with_crate(root));
+    let extra: Vec<&String> = whole.iter().filter(|l| !c_api.contains(l)).collect();
+    assert!(
+        extra.is_empty(),
+        "the whole-crate parse declares more than the C API; list these items in cbindgen.toml's \
+         export.exclude:\n{}",
+        extra
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -6,9 +6,12 @@
         cache.put(key, {"proxy_url": "http://10.0.0.1:8080"})
         entry = cache.get(key)      # a dict, or None on a miss
 
-The library is found through $PWCACHE_LIB, then the repository's build output
-(target/release, target/debug, build/lib), then the system. Its log messages go to the
-`logging` logger "pwcache".
+`pip install .` from a clone installs the package with the library bundled. The library is
+found through $PWCACHE_LIB, then the bundled copy, then (imported from a clone) the build tree
+(target/release, target/debug, build/lib), then the system (docs/python.md). Its log messages
+go to the `logging` logger "pwcache".
+
+`pwcache.proxywhirl` is a drop-in for proxywhirl's cache (`CacheManager`, `TTLManager`, ...).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from enum import IntEnum
+from typing import Any, Optional, TypeVar, Union
 
 from . import _lib
 from ._errors import (
@@ -36,6 +40,7 @@ from ._errors import (
 
 __all__ = [
     "Cache",
+    "Tier",
     "TTLManager",
     "generate_cache_key",
     "version",
@@ -56,7 +61,7 @@ _LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEB
 
 
 @_lib.LOG_FN
-def _on_log(_user_data, level, message):
+def _on_log(_user_data: Optional[int], level: int, message: bytes) -> None:
     # Called from any thread, the library's sweeper included; never let an exception escape.
     try:
         logger.log(_LEVELS.get(level, logging.DEBUG), "%s", message.decode("utf-8", "replace"))
@@ -79,7 +84,18 @@ def version() -> str:
     return _lib.pw_version().decode()
 
 
-def _text(value: str | os.PathLike, what: str) -> bytes:
+class Tier(IntEnum):
+    """One tier of a cache, for the `Cache.tier_*` methods (C: `pw_tier`)."""
+
+    L1 = 1
+    L2 = 2
+    L3 = 3
+
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _text(value: PathLike, what: str) -> bytes:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):
@@ -92,6 +108,9 @@ def generate_cache_key(proxy_url: str) -> str:
     out = ctypes.c_void_p()
     _lib.pw_generate_cache_key(_text(proxy_url, "proxy_url"), ctypes.byref(out))
     return _lib.take_string(out)
+
+
+_H = TypeVar("_H", bound="_Handle")
 
 
 class _Handle:
@@ -114,10 +133,10 @@ class _Handle:
         if handle:
             self._free(handle)
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -195,7 +214,7 @@ class Cache(_Handle):
         _lib.pw_cache_get_statistics(self._h(), ctypes.byref(out))
         return json.loads(_lib.take_string(out))
 
-    def warm_from_file(self, path: str | os.PathLike, ttl_override: int | None = None) -> dict[str, int]:
+    def warm_from_file(self, path: PathLike, ttl_override: Optional[int] = None) -> dict[str, int]:
         out = ctypes.c_void_p()
         ttl = -1 if ttl_override is None else int(ttl_override)
         if ttl_override is not None and ttl < 0:
@@ -203,7 +222,7 @@ class Cache(_Handle):
         _lib.pw_cache_warm_from_file(self._h(), _text(path, "path"), ttl, ctypes.byref(out))
         return json.loads(_lib.take_string(out))
 
-    def export_to_file(self, path: str | os.PathLike, include_credentials: bool = False) -> dict[str, int]:
+    def export_to_file(self, path: PathLike, include_credentials: bool = False) -> dict[str, int]:
         out = ctypes.c_void_p()
         options = json.dumps({"include_credentials": bool(include_credentials)}).encode()
         _lib.pw_cache_export_to_file(self._h(), _text(path, "path"), options, ctypes.byref(out))
@@ -213,6 +232,49 @@ class Cache(_Handle):
         n = ctypes.c_uint64()
         _lib.pw_cache_cleanup_expired(self._h(), ctypes.byref(n))
         return n.value
+
+    # -- one tier alone: no promotion, no write-through, no read counted
+    def tier_enabled(self, tier: Tier) -> bool:
+        """Whether `tier` is enabled in the configuration and (L2, L3) not degraded."""
+        enabled = ctypes.c_bool()
+        _lib.pw_cache_tier_enabled(self._h(), _tier(tier), ctypes.byref(enabled))
+        return enabled.value
+
+    def tier_get(self, tier: Tier, key: str) -> Optional[dict[str, Any]]:
+        """The entry `tier` stores under `key`, expired or not, without counting a read; None
+        when it stores none. Unsupported for a tier the configuration disables."""
+        out = ctypes.c_void_p()
+        try:
+            _lib.pw_cache_tier_get(self._h(), _tier(tier), _text(key, "key"), ctypes.byref(out))
+        except NotFound:
+            return None
+        return json.loads(_lib.take_string(out))
+
+    def tier_put(self, tier: Tier, key: str, entry: dict[str, Any]) -> None:
+        """Stores an entry in `tier` only (a full L1 still evicts, and writes its victims back)."""
+        entry_json = json.dumps(entry).encode()
+        _lib.pw_cache_tier_put(self._h(), _tier(tier), _text(key, "key"), entry_json)
+
+    def tier_delete(self, tier: Tier, key: str) -> None:
+        """Removes `key` from `tier` only; raises NotFound when the tier does not hold it."""
+        _lib.pw_cache_tier_delete(self._h(), _tier(tier), _text(key, "key"))
+
+    def tier_size(self, tier: Tier) -> int:
+        n = ctypes.c_uint64()
+        _lib.pw_cache_tier_size(self._h(), _tier(tier), ctypes.byref(n))
+        return n.value
+
+    def tier_clear(self, tier: Tier) -> int:
+        """Empties `tier` only; returns how many entries it held."""
+        n = ctypes.c_uint64()
+        _lib.pw_cache_tier_clear(self._h(), _tier(tier), ctypes.byref(n))
+        return n.value
+
+
+def _tier(tier: Tier) -> int:
+    if isinstance(tier, bool) or not isinstance(tier, int):
+        raise TypeError(f"tier must be a pwcache.Tier, not {type(tier).__name__}")
+    return int(tier)
 
 
 class TTLManager(_Handle):

@@ -9,20 +9,33 @@ from pathlib import Path
 
 from . import _errors
 
-_REPO = Path(__file__).resolve().parents[2]
+_PACKAGE = Path(__file__).resolve().parent
+# The repository this package sits in when it is imported from a clone (python/pwcache), for
+# the build tree; None when it is installed.
+_REPO = _PACKAGE.parents[1] if (_PACKAGE.parents[1] / "Cargo.toml").is_file() else None
+# Where the wheel puts the library (pyproject.toml: maturin's module `pwcache._native`).
+BUNDLED = _PACKAGE / "_native" / "lib_native.so"
 
 
 def _candidates() -> list[str]:
-    """Where the library is looked for: $PWCACHE_LIB, the repository's build output, the system."""
-    found: list[str] = []
+    """Where the library is looked for, in order (docs/python.md):
+
+    1. $PWCACHE_LIB, alone: an explicit choice is never second-guessed;
+    2. the library bundled in the installed wheel;
+    3. the build tree, when the package is imported from a clone: $CARGO_TARGET_DIR or
+       target/ (release, then debug), then build/lib (CMake);
+    4. the system's library search path (`libpwcache.so`).
+    """
     env = os.environ.get("PWCACHE_LIB")
     if env:
-        return [env]  # an explicit choice is never second-guessed
-    targets = [os.environ.get("CARGO_TARGET_DIR"), str(_REPO / "target")]
-    for target in filter(None, targets):
-        for profile in ("release", "debug"):
-            found.append(str(Path(target) / profile / "libpwcache.so"))
-    found.append(str(_REPO / "build" / "lib" / "libpwcache.so"))
+        return [env]
+    found = [str(BUNDLED)]
+    if _REPO is not None:
+        targets = [os.environ.get("CARGO_TARGET_DIR"), str(_REPO / "target")]
+        for target in filter(None, targets):
+            for profile in ("release", "debug"):
+                found.append(str(Path(target) / profile / "libpwcache.so"))
+        found.append(str(_REPO / "build" / "lib" / "libpwcache.so"))
     system = ctypes.util.find_library("pwcache")
     if system:
         found.append(system)
@@ -30,7 +43,8 @@ def _candidates() -> list[str]:
 
 
 def load() -> ctypes.CDLL:
-    tried = []
+    """The first candidate that loads; OSError naming every path tried when none does."""
+    tried: list[str] = []
     for path in _candidates():
         if os.sep in path and not Path(path).exists():
             tried.append(path)
@@ -40,25 +54,28 @@ def load() -> ctypes.CDLL:
         except OSError as e:
             tried.append(f"{path} ({e})")
     raise OSError(
-        "libpwcache not found; set PWCACHE_LIB or run `cargo build --release`. Tried: "
+        "libpwcache not found; install the wheel (pip install .), set PWCACHE_LIB or run "
+        "`cargo build --release`. Tried: "
         + ", ".join(tried)
     )
 
 
 lib = load()
+#: The file the library was loaded from (a bare name when the system's search path found it).
+path: str = lib._name
 
 c_char_pp = ctypes.POINTER(ctypes.c_void_p)  # char ** whose result we free ourselves
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint, ctypes.c_char_p)
 
 
-def _check(status, func, args):
+def _check(status: int, func: object, args: tuple) -> tuple:
     if status != 0:
         message = lib.pw_last_error().decode("utf-8", "replace")
         raise _errors.from_status(status, message)
     return args
 
 
-def _declare(name, argtypes, restype=ctypes.c_int, checked=True):
+def _declare(name: str, argtypes: list, restype: object = ctypes.c_int, checked: bool = True):
     fn = getattr(lib, name)
     fn.argtypes = argtypes
     fn.restype = restype
@@ -97,6 +114,13 @@ pw_ttl_stop = _declare("pw_ttl_stop", [_p])
 pw_ttl_is_running = _declare("pw_ttl_is_running", [_p], ctypes.c_bool, checked=False)
 pw_ttl_free = _declare("pw_ttl_free", [_p], None, checked=False)
 pw_set_logger = _declare("pw_set_logger", [LOG_FN, _p, ctypes.c_uint])
+_t = ctypes.c_uint  # pw_tier
+pw_cache_tier_enabled = _declare("pw_cache_tier_enabled", [_p, _t, ctypes.POINTER(ctypes.c_bool)])
+pw_cache_tier_get = _declare("pw_cache_tier_get", [_p, _t, _s, c_char_pp])
+pw_cache_tier_put = _declare("pw_cache_tier_put", [_p, _t, _s, _s])
+pw_cache_tier_delete = _declare("pw_cache_tier_delete", [_p, _t, _s])
+pw_cache_tier_size = _declare("pw_cache_tier_size", [_p, _t, ctypes.POINTER(ctypes.c_uint64)])
+pw_cache_tier_clear = _declare("pw_cache_tier_clear", [_p, _t, ctypes.POINTER(ctypes.c_uint64)])
 
 
 def take_string(ptr: ctypes.c_void_p) -> str:

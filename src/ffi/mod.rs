@@ -26,5 +26,6 @@ pub mod handle;
 pub mod logging;
 pub mod status;
 pub mod strings;
+pub mod tier;
 pub mod ttl;
 pub mod version;

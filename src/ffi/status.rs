@@ -15,7 +15,7 @@ pub enum pw_status {
     /// A miss, an expired entry, or an absent key to delete or invalidate.
     PW_NOT_FOUND = 1,
     /// NULL where a pointer is required; a key, URL or path that is empty or not UTF-8; an
-    /// interval that is not a finite number > 0; a log level out of range.
+    /// interval that is not a finite number > 0; a log level or a tier out of range.
     PW_INVALID_ARGUMENT = 2,
     /// Configuration, entry or options text that is not UTF-8 or not JSON, of the wrong shape or
     /// type, out of bounds, or with an unknown key; the empty string as a configuration.
@@ -26,7 +26,7 @@ pub enum pw_status {
     PW_STORAGE_ERROR = 5,
     /// A warm file of a kind that is not `.json`, `.jsonl` or `.csv`; a logger that cannot be
     /// installed because the process already has another one; a SQLite library too old for the
-    /// SQLite tiers.
+    /// SQLite tiers; a pw_cache_tier_* function on a tier the configuration disables.
     PW_UNSUPPORTED = 6,
     /// An encryption key (configuration or environment) that is not a Fernet key.
     PW_CRYPTO_ERROR = 7,

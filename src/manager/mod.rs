@@ -20,6 +20,7 @@ mod export;
 mod health;
 mod locks;
 mod missed;
+pub mod single_tier;
 mod slot;
 mod sweeper;
 mod warm;

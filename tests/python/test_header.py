@@ -49,6 +49,8 @@ CTYPES = {
     "pw_log_fn": {_lib.LOG_FN},
     "pw_log_level": {ctypes.c_uint, ctypes.c_int},
     "enum pw_log_level": {ctypes.c_uint, ctypes.c_int},
+    "pw_tier": {ctypes.c_uint, ctypes.c_int},
+    "enum pw_tier": {ctypes.c_uint, ctypes.c_int},
 }
 
 

@@ -202,3 +202,24 @@ def test_logs_reach_the_logging_module_without_credentials(tmp_path, caplog):
     records = [r for r in caplog.records if r.name == "pwcache"]
     assert any(r.levelno == logging.WARNING for r in records)
     assert all("hunter2" not in r.getMessage() for r in records)
+
+
+def test_one_tier_alone(tmp_path):
+    with pwcache.Cache(config(tmp_path, l2_config={"enabled": False})) as cache:
+        cache.tier_put(pwcache.Tier.L3, "k", {"proxy_url": "http://h:1", "password": "p"})
+        assert cache.tier_get(pwcache.Tier.L1, "k") is None
+        assert cache.tier_get(pwcache.Tier.L3, "k")["password"] == "p"
+        assert [cache.tier_size(t) for t in (pwcache.Tier.L1, pwcache.Tier.L3)] == [0, 1]
+        assert cache.tier_enabled(pwcache.Tier.L1) and not cache.tier_enabled(pwcache.Tier.L2)
+        with pytest.raises(pwcache.Unsupported, match="L2 is disabled"):
+            cache.tier_get(pwcache.Tier.L2, "k")
+        with pytest.raises(pwcache.InvalidArgument, match="PW_TIER_L1"):
+            cache.tier_size(7)
+        with pytest.raises(TypeError):
+            cache.tier_size("L1")
+        with pytest.raises(pwcache.NotFound):
+            cache.tier_delete(pwcache.Tier.L1, "k")
+        assert cache.get("k")["access_count"] == 1  # promoted from L3 into L1
+        assert cache.tier_clear(pwcache.Tier.L1) == 1
+        cache.tier_delete(pwcache.Tier.L3, "k")
+        assert cache.get("k") is None
