@@ -8,6 +8,10 @@
 //! usage counters on the entry the tier holds, if it is the same entry, and nothing else: it
 //! must not bring `k` back, nor replace a newer value. L2 and L3 are read by handles that have
 //! only that tier enabled, and the counters straight from the files.
+//!
+//! The same holds for a handle's own copy: a health report that updates L1's copy while another
+//! thread's put evicts it must not be undone by that copy's write-back
+//! ([`failure_counts_survive_a_concurrent_eviction`]).
 
 mod common;
 mod harness;
