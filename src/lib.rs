@@ -55,7 +55,7 @@ pub mod tier;
 pub mod time;
 pub mod ttl;
 
-pub use config::{CacheConfig, Durability, EvictionPolicy, L2Backend, TierConfig};
+pub use config::{CacheConfig, Durability, EvictionPolicy, L2Backend, SharedConfig, TierConfig};
 pub use entry::{CacheEntry, Credentials, EntryInput, HealthStatus, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;

@@ -166,7 +166,7 @@ impl TierSlot {
             missed
                 .keys
                 .iter()
-                .try_for_each(|key| tier.delete(key).map(|_| ()))
+                .try_for_each(|key| tier.forget_missed(key))
         };
         if result.is_err() {
             let mut back = self.missed.lock();
