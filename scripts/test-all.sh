@@ -4,8 +4,10 @@
 #   the Rust tests (unit, integration, CLI, doc, header freshness, exported symbols),
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
 #   the Python wrapper's tests (pytest in a local .venv).
-# On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind and
-# libsqlite3-dev with apt-get, pytest with pip into .venv.
+# On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind,
+# libsqlite3-dev and redis-server with apt-get, pytest with pip into .venv. The shared-tier tests
+# (tests/fleet.rs, tests/tier_contract.rs) start their own redis-server processes; with
+# PWCACHE_REQUIRE_REDIS=1 they fail instead of skipping when it is missing, so CI never skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,8 @@ done
 if ! pkg-config --exists sqlite3 2>/dev/null || [ ! -f /usr/include/sqlite3.h ]; then
   missing+=(libsqlite3-dev)
 fi
+# The shared tier's tests start real redis-server processes on free loopback ports.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo=""
@@ -24,6 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+export PWCACHE_REQUIRE_REDIS=1
 
 echo "== rustfmt"
 cargo fmt --all -- --check

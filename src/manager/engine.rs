@@ -137,7 +137,7 @@ impl Engine {
         });
         let (shared, coherence) = if config.shared.enabled {
             if matches!(crypto.source(), crate::crypto::KeySource::KeyFile(_)) {
-                return Err(Error::InvalidArgument(
+                return Err(Error::Crypto(
                     "shared_config.enabled needs encryption_key (or PROXYWHIRL_CACHE_ENCRYPTION_KEY): \
                      every process of the fleet must encrypt credentials with the same key"
                         .into(),
