@@ -177,6 +177,7 @@ extern "C" {
  * - when the server is down or slow, every call still answers from the local tiers within
  *   about `timeout_ms`, the statistics show `shared_degraded`, and the tier is retried by
  *   itself with the same back-off as the disk tiers.
+ *
  * The URL's password never appears in a log line, an error message or the statistics.
  *
  * Ownership: `config_json` is borrowed for the call. On `PW_OK`, `*out_cache` receives a new

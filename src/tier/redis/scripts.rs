@@ -44,16 +44,19 @@ if ARGV[1] == 'absent' then
   if cleared and fetch <= tonumber(cleared) then return {-1} end
 end
 local now = now_us()
-redis.call('DEL', KEYS[1])
 if tonumber(ARGV[3]) <= now then
+  redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[2])
   redis.call('ZREM', KEYS[3], ARGV[2])
   redis.call('PUBLISH', ARGV[9], ARGV[10])
   return {2}
 end
+-- The first write is one Redis refuses on a full server (maxmemory reached, noeviction), so
+-- such a put fails here, before it changed anything.
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 if ARGV[1] == 'put' then redis.call('DEL', KEYS[4]) end
 local result = {1}
 local max = tonumber(ARGV[6])
