@@ -449,6 +449,9 @@ fn a_cut_notice_connection_is_resynced_and_the_other_l1_never_keeps_a_stale_valu
     .expect("B holds it in L1");
     let mut conn = server.connection();
     for round in 0..5 {
+        // Let the listeners see the last cut (they poll every 20 ms), then wait for them to be
+        // back: `is_coherent` is still true until a listener has noticed its loss.
+        std::thread::sleep(Duration::from_millis(100));
         for cache in [&a, &b] {
             time_until(Duration::from_secs(3), || cache.is_coherent()).expect("resubscribed");
         }
