@@ -359,6 +359,14 @@ fn fleet_child_entry() {
             Err(e) => panic!("{e}"),
         }
     }
+    // Then, once every process has reported, each reads the key.
+    std::fs::write(dir.join("done"), b"").unwrap();
+    let end = dir.parent().unwrap().join("end");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !end.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let seen = cache.get("k").unwrap().map(|e| e.failure_count);
     println!("RESULT {counted} {evicted} {absent} {seen:?}");
 }
@@ -405,6 +413,12 @@ fn eight_processes_reporting_failures_evict_exactly_once_at_exactly_the_threshol
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(top.path().join("go"), b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(0..PROCESSES).all(|i| top.path().join(format!("p{i}")).join("done").exists()) {
+        assert!(Instant::now() < deadline, "the children did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::write(top.path().join("end"), b"").unwrap();
     let (mut counted, mut evicted, mut absent) = (0, 0, 0);
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -527,4 +541,43 @@ fn a_full_server_degrades_the_shared_tier_and_loses_nothing_acknowledged() {
         "full server: 1000 puts in {:?}, all served",
         start.elapsed()
     );
+}
+
+#[test]
+fn every_handle_reads_the_fleet_wide_failure_count() {
+    let Some(server) = RedisServer::start("fleet: one failure count") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut ca = config(da.path(), &server.url(), "count");
+    ca.failure_threshold = 10;
+    let mut cb = config(db.path(), &server.url(), "count");
+    cb.failure_threshold = 10;
+    let (a, b) = (
+        CacheManager::open(ca).unwrap(),
+        CacheManager::open(cb).unwrap(),
+    );
+    wait_listening(&a);
+    wait_listening(&b);
+    a.put("k", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    // Both hold it in L1 first.
+    for cache in [&a, &b] {
+        time_until(Duration::from_secs(2), || {
+            let before = cache.statistics().l1_stats.hits;
+            cache.get("k").unwrap().unwrap();
+            cache.statistics().l1_stats.hits > before
+        })
+        .expect("in L1");
+    }
+    for (i, reporter) in [&a, &b, &b, &a, &b].into_iter().enumerate() {
+        assert!(!reporter.invalidate_by_health("k").unwrap());
+        let expected = i as i64 + 1;
+        for cache in [&a, &b] {
+            time_until(Duration::from_secs(2), || {
+                cache.get("k").unwrap().unwrap().failure_count == expected
+            })
+            .unwrap_or_else(|| panic!("a handle never read failure_count {expected}"));
+        }
+    }
 }
