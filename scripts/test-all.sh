@@ -5,8 +5,11 @@
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
 #   the Python package's tests on the installed wheel (built with pip and maturin, installed
 #   into a fresh .venv), and the proxywhirl drop-in's beside proxywhirl 0.3.3 (.venv-proxywhirl).
-# On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind and
-# libsqlite3-dev with apt-get; maturin, cffi, pytest and proxywhirl from PyPI with pip.
+# On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind,
+# libsqlite3-dev and redis-server with apt-get; maturin, cffi, pytest and proxywhirl from PyPI
+# with pip. The shared-tier tests (tests/fleet.rs, tests/tier_contract.rs) start their own
+# redis-server processes; with PWCACHE_REQUIRE_REDIS=1 they fail instead of skipping when it is
+# missing, so CI never skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,8 @@ done
 if ! pkg-config --exists sqlite3 2>/dev/null || [ ! -f /usr/include/sqlite3.h ]; then
   missing+=(libsqlite3-dev)
 fi
+# The shared tier's tests start real redis-server processes on free loopback ports.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo=""
@@ -25,6 +30,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+export PWCACHE_REQUIRE_REDIS=1
 
 echo "== rustfmt"
 cargo fmt --all -- --check

@@ -53,6 +53,80 @@ pub struct TierConfig {
     pub eviction_policy: EvictionPolicy,
 }
 
+/// The shared tier's settings (`shared_config`), defaults applied. Its URL may carry a password:
+/// the `Debug` form masks it, and nothing prints the URL but through
+/// [`SharedConfig::redacted_url`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedConfig {
+    pub enabled: bool,
+    /// `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS).
+    pub url: String,
+    /// Keeps pools on one server apart: every key is `pwcache:{<namespace>}:...`.
+    pub namespace: String,
+    /// Connect, read and write timeout of every call to the server, in milliseconds.
+    pub timeout_ms: u64,
+    /// `None` = unbounded.
+    pub max_entries: Option<u64>,
+    pub eviction_policy: EvictionPolicy,
+}
+
+impl Default for SharedConfig {
+    fn default() -> Self {
+        SharedConfig {
+            enabled: false,
+            url: "redis://127.0.0.1:6379/0".into(),
+            namespace: "default".into(),
+            timeout_ms: 250,
+            max_entries: None,
+            eviction_policy: EvictionPolicy::Lru,
+        }
+    }
+}
+
+impl SharedConfig {
+    /// The URL with its userinfo masked, for log lines and messages.
+    pub fn redacted_url(&self) -> String {
+        crate::redact::mask_url_userinfo(&self.url).into_owned()
+    }
+
+    fn validate(&self) -> Result<()> {
+        crate::tier::redis::connection::check_url(&self.url)
+            .map_err(|why| invalid(format!("field `shared_config.url` {why}")))?;
+        let namespace_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 64
+            && self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !namespace_ok {
+            return Err(invalid(format!(
+                "field `shared_config.namespace` must be 1 to 64 of A-Z a-z 0-9 . _ -, got {:?}",
+                self.namespace
+            )));
+        }
+        if !(1..=60_000).contains(&self.timeout_ms) {
+            return Err(invalid(format!(
+                "field `shared_config.timeout_ms` must be 1 to 60000, got {}",
+                self.timeout_ms
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for SharedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedConfig")
+            .field("enabled", &self.enabled)
+            .field("url", &self.redacted_url())
+            .field("namespace", &self.namespace)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_entries", &self.max_entries)
+            .field("eviction_policy", &self.eviction_policy)
+            .finish()
+    }
+}
+
 /// The whole configuration, defaults applied and validated.
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
@@ -72,6 +146,8 @@ pub struct CacheConfig {
     pub failure_threshold: i64,
     pub enable_statistics: bool,
     pub durability: Durability,
+    /// The shared tier of a fleet (off by default).
+    pub shared: SharedConfig,
 }
 
 impl Default for CacheConfig {
@@ -104,6 +180,7 @@ impl Default for CacheConfig {
             failure_threshold: 3,
             enable_statistics: true,
             durability: Durability::Normal,
+            shared: SharedConfig::default(),
         }
     }
 }
@@ -140,11 +217,46 @@ struct CacheConfigJson {
     failure_threshold: Option<i64>,
     enable_statistics: Option<bool>,
     durability: Option<Durability>,
+    shared_config: Option<SharedConfigJson>,
     /// Upstream keys that are accepted and have no effect.
     #[serde(rename = "ttl_cleanup_interval")]
     _ttl_cleanup_interval: Option<serde_json::Number>,
     #[serde(rename = "statistics_interval")]
     _statistics_interval: Option<serde_json::Number>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedConfigJson {
+    enabled: Option<bool>,
+    url: Option<String>,
+    namespace: Option<String>,
+    timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    max_entries: Option<Option<i64>>,
+    eviction_policy: Option<EvictionPolicy>,
+}
+
+fn apply_shared(json: Option<SharedConfigJson>) -> Result<SharedConfig> {
+    let base = SharedConfig::default();
+    let Some(json) = json else { return Ok(base) };
+    let max_entries = match json.max_entries {
+        None | Some(None) | Some(Some(0)) => None,
+        Some(Some(n)) if n < 0 => {
+            return Err(invalid(format!(
+                "field `shared_config.max_entries` must be >= 0 or null, got {n}"
+            )));
+        }
+        Some(Some(n)) => Some(n as u64),
+    };
+    Ok(SharedConfig {
+        enabled: json.enabled.unwrap_or(base.enabled),
+        url: json.url.unwrap_or(base.url),
+        namespace: json.namespace.unwrap_or(base.namespace),
+        timeout_ms: json.timeout_ms.unwrap_or(base.timeout_ms),
+        max_entries,
+        eviction_policy: json.eviction_policy.unwrap_or(base.eviction_policy),
+    })
 }
 
 fn invalid(msg: String) -> Error {
@@ -204,6 +316,7 @@ impl CacheConfig {
             failure_threshold: json.failure_threshold.unwrap_or(d.failure_threshold),
             enable_statistics: json.enable_statistics.unwrap_or(d.enable_statistics),
             durability: json.durability.unwrap_or(d.durability),
+            shared: apply_shared(json.shared_config)?,
         };
         config.validate()?;
         Ok(config)
@@ -211,7 +324,9 @@ impl CacheConfig {
 
     /// Checks the bounds: `default_ttl_seconds` >= 1, `per_source_ttl` values >= 0,
     /// `cleanup_interval_seconds` a finite number > 0, `failure_threshold` >= 1, and the two paths
-    /// not empty. [`CacheConfig::from_json`] calls it; Rust callers who build a config by hand get
+    /// not empty; with `shared_config.enabled`, a well-formed `redis://` or `rediss://` URL (the
+    /// message never quotes it), a namespace of 1 to 64 of `A-Z a-z 0-9 . _ -` and a timeout of
+    /// 1 to 60000 ms. [`CacheConfig::from_json`] calls it; Rust callers who build a config by hand get
     /// it from `CacheManager::open`.
     pub fn validate(&self) -> Result<()> {
         if self.default_ttl_seconds < 1 {
@@ -243,6 +358,9 @@ impl CacheConfig {
             if path.as_os_str().is_empty() {
                 return Err(invalid(format!("field `{name}` must not be empty")));
             }
+        }
+        if self.shared.enabled {
+            self.shared.validate()?;
         }
         Ok(())
     }
@@ -344,5 +462,48 @@ mod tests {
         assert_eq!(c.cleanup_interval_seconds, 0.25);
         let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":31536000}"#).unwrap();
         assert_eq!(c.cleanup_interval_seconds, 31_536_000.0);
+    }
+
+    #[test]
+    fn shared_config_has_defaults_and_bounds() {
+        let c = CacheConfig::from_json("{}").unwrap();
+        assert_eq!(c.shared, SharedConfig::default());
+        assert!(!c.shared.enabled);
+        let c = CacheConfig::from_json(
+            r#"{"shared_config":{"enabled":true,"url":"rediss://u:pw@h:6380/2","namespace":"pool-a","timeout_ms":100,"max_entries":10,"eviction_policy":"fifo"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.shared.max_entries, Some(10));
+        assert_eq!(c.shared.redacted_url(), "rediss://***:***@h:6380/2");
+        assert!(!format!("{:?}", c.shared).contains("pw@"));
+        for bad in [
+            r#"{"shared_config":{"enabled":true,"namespace":"a:b"}}"#,
+            r#"{"shared_config":{"enabled":true,"namespace":""}}"#,
+            r#"{"shared_config":{"enabled":true,"timeout_ms":0}}"#,
+            r#"{"shared_config":{"enabled":true,"url":"http://h:1"}}"#,
+            r#"{"shared_config":{"enabled":true,"url":"redis://h:notaport"}}"#,
+            r#"{"shared_config":{"max_entries":-1}}"#,
+            r#"{"shared_config":{"host":"h"}}"#,
+        ] {
+            assert!(CacheConfig::from_json(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_shared_url_is_invalid_json_without_the_password() {
+        for url in [
+            "redis://user:s3cr3t-pw@host:99999/0",
+            "redis://user:s3cr3t-pw@/0",
+            "rediss://:s3cr3t-pw@host:6379/x",
+            "s3cr3t-pw",
+        ] {
+            let text = format!(r#"{{"shared_config":{{"enabled":true,"url":"{url}"}}}}"#);
+            let e = CacheConfig::from_json(&text).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidJson, "{url}");
+            assert!(!e.to_string().contains("s3cr3t"), "{url}: {e}");
+            assert!(e.to_string().contains("shared_config.url"), "{e}");
+        }
+        let c = CacheConfig::from_json(r#"{"cleanup_interval_seconds":0.25}"#).unwrap();
+        assert_eq!(c.cleanup_interval_seconds, 0.25);
     }
 }

@@ -96,6 +96,12 @@ impl Crypto {
         }
     }
 
+    /// Where the key comes from (a shared tier needs one key for every process, not a file
+    /// per directory).
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
     fn keys(&self) -> Result<&MultiFernet> {
         self.keys.get_or_try_init(|| match &self.source {
             KeySource::KeyFile(path) => Ok(MultiFernet::new(vec![load_or_create_key_file(path)?])),

@@ -54,7 +54,7 @@ pub mod stats;
 pub mod tier;
 pub mod time;
 
-pub use config::{CacheConfig, Durability, EvictionPolicy, L2Backend, TierConfig};
+pub use config::{CacheConfig, Durability, EvictionPolicy, L2Backend, SharedConfig, TierConfig};
 pub use entry::{CacheEntry, Credentials, EntryInput, HealthStatus, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;

@@ -122,6 +122,10 @@ pub struct CacheStatistics {
     pub l3_degraded: bool,
     pub overall_hit_rate: f64,
     pub total_size: u64,
+    /// The shared tier of a fleet (`shared_config`): all zero when it is off. Its hits, misses
+    /// and size count in `overall_hit_rate` and `total_size` like the other tiers'.
+    pub shared_stats: TierStatistics,
+    pub shared_degraded: bool,
 }
 
 impl CacheStatistics {
@@ -147,7 +151,21 @@ impl CacheStatistics {
             l3_degraded: degraded[2],
             overall_hit_rate: ratio(hits, hits + max_misses),
             total_size,
+            shared_stats: TierCounters::new(false).snapshot(0),
+            shared_degraded: false,
         }
+    }
+
+    /// These statistics with the shared tier's.
+    pub fn with_shared(mut self, shared: TierStatistics, degraded: bool) -> CacheStatistics {
+        let tiers = [&self.l1_stats, &self.l2_stats, &self.l3_stats, &shared];
+        let hits: u64 = tiers.iter().map(|t| t.hits).sum();
+        let max_misses = tiers.iter().map(|t| t.misses).max().unwrap_or(0);
+        self.overall_hit_rate = ratio(hits, hits + max_misses);
+        self.total_size += shared.current_size;
+        self.shared_stats = shared;
+        self.shared_degraded = degraded;
+        self
     }
 
     pub fn to_json(&self) -> String {

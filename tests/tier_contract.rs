@@ -1,8 +1,13 @@
 //! The contract of a persistent tier (`pwcache::tier::Tier`), run against every implementation:
-//! the JSONL L2, the SQLite L2 and the SQLite L3. A new tier (a shared network tier, say) joins
-//! by adding a `Kind`. What is specific to one tier (file formats, upstream's files, eviction
+//! the JSONL L2, the SQLite L2, the SQLite L3 and the shared tier on a real `redis-server` (one
+//! per test thread, started on a free loopback port; skipped with a message when redis-server is
+//! not installed, unless `PWCACHE_REQUIRE_REDIS` is set). A new tier joins by adding a `Kind`.
+//! Times are in 2036: the shared tier's server expires entries by the real clock. What is specific to one tier (file formats, upstream's files, eviction
 //! order, corruption) stays in that tier's own test file.
 
+mod redis_server;
+
+use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +15,13 @@ use std::sync::Arc;
 use pwcache::crypto::Crypto;
 use pwcache::stats::TierCounters;
 use pwcache::tier::jsonl::JsonlTier;
+use pwcache::tier::redis::RedisTier;
 use pwcache::tier::sqlite::{Schema, SqliteTier};
 use pwcache::tier::{Tier, TierContext, Usage, Version};
-use pwcache::{CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, Timestamp};
+use pwcache::{
+    CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, SharedConfig,
+    Timestamp,
+};
 
 const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
@@ -22,9 +31,58 @@ enum Kind {
     JsonlL2,
     SqliteL2,
     SqliteL3,
+    Redis,
 }
 
-const KINDS: [Kind; 3] = [Kind::JsonlL2, Kind::SqliteL2, Kind::SqliteL3];
+thread_local! {
+    /// The server of this test (each test runs on a thread of its own).
+    static SERVER: RefCell<Option<redis_server::RedisServer>> = const { RefCell::new(None) };
+}
+
+/// Every kind, the shared tier's only when a redis-server runs for this test.
+fn kinds() -> Vec<Kind> {
+    let mut kinds = vec![Kind::JsonlL2, Kind::SqliteL2, Kind::SqliteL3];
+    let started = SERVER.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            *s = redis_server::RedisServer::start("tier_contract (shared tier)");
+        }
+        s.is_some()
+    });
+    if started {
+        kinds.push(Kind::Redis);
+    }
+    kinds
+}
+
+/// The shared tier of `dir`: a namespace of its own on this test's server.
+fn shared_config(dir: &Path) -> SharedConfig {
+    let name: String = dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    SharedConfig {
+        enabled: true,
+        url: SERVER.with(|s| s.borrow().as_ref().unwrap().url()),
+        namespace: format!("contract-{name}"),
+        timeout_ms: 2000,
+        ..SharedConfig::default()
+    }
+}
+
+/// What a tier of `kind` stores for `dir`: its files' bytes, or the namespace's keys and values.
+fn stored_bytes(kind: Kind, dir: &Path) -> Vec<u8> {
+    match kind {
+        Kind::Redis => {
+            let pattern = format!("pwcache:{{{}}}:*", shared_config(dir).namespace);
+            SERVER.with(|s| s.borrow().as_ref().unwrap().dump(&pattern))
+        }
+        _ => all_bytes(dir),
+    }
+}
 
 /// Where a tier of `kind` keeps its files under `dir`.
 fn location(kind: Kind, dir: &Path) -> PathBuf {
@@ -32,6 +90,7 @@ fn location(kind: Kind, dir: &Path) -> PathBuf {
         Kind::JsonlL2 => dir.join("l2"),
         Kind::SqliteL2 => dir.join("l2").join("l2_cache.db"),
         Kind::SqliteL3 => dir.join("db").join("l3.db"),
+        Kind::Redis => dir.to_path_buf(),
     }
 }
 
@@ -48,6 +107,7 @@ fn open_with_key(kind: Kind, dir: &Path, key: &str) -> Box<dyn Tier> {
         Kind::JsonlL2 => Box::new(JsonlTier::open(&at, ctx).unwrap()),
         Kind::SqliteL2 => Box::new(SqliteTier::open(&at, Schema::L2, ctx).unwrap()),
         Kind::SqliteL3 => Box::new(SqliteTier::open(&at, Schema::L3, ctx).unwrap()),
+        Kind::Redis => Box::new(RedisTier::open(&shared_config(dir), ctx, "contract").unwrap()),
     }
 }
 
@@ -60,7 +120,7 @@ fn t(text: &str) -> Timestamp {
 }
 
 fn t0() -> Timestamp {
-    t("2026-11-24T01:00:00.123456Z")
+    t("2036-11-24T01:00:00.123456Z")
 }
 
 fn entry(key: &str, url_tag: u32) -> CacheEntry {
@@ -77,16 +137,16 @@ fn full_entry(key: &str) -> CacheEntry {
     let mut e = CacheEntry::new(key, "socks5://10.1.2.3:1080", "fetched", t0(), 7200);
     e.username = Secret::new("alice-user");
     e.password = Secret::new("p@ss:wörd/secret");
-    e.last_accessed = t("2026-11-24T01:30:00.654321Z");
+    e.last_accessed = t("2036-11-24T01:30:00.654321Z");
     e.access_count = 7;
     e.health_status = HealthStatus::Degraded;
     e.failure_count = 2;
     e.evicted_from_l1 = true;
-    e.last_health_check = Some(t("2026-11-24T01:20:00.000001Z"));
+    e.last_health_check = Some(t("2036-11-24T01:20:00.000001Z"));
     e.consecutive_health_failures = 3;
     e.consecutive_health_successes = 4;
     e.recovery_attempt = 5;
-    e.next_check_time = Some(t("2026-11-24T01:40:00.999999Z"));
+    e.next_check_time = Some(t("2036-11-24T01:40:00.999999Z"));
     e.last_health_error = Some("connect timeout".into());
     e.total_health_checks = 11;
     e.total_health_check_failures = 6;
@@ -115,14 +175,15 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[test]
 fn a_full_entry_round_trips_across_reopen_without_plaintext_credentials() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let e = full_entry("full");
         open(kind, dir.path()).put(&e).unwrap();
         let again = open(kind, dir.path());
         assert_eq!(again.get("full").unwrap(), Some(e), "{kind:?}");
         assert_eq!(again.get("absent").unwrap(), None, "{kind:?}");
-        let bytes = all_bytes(dir.path());
+        let bytes = stored_bytes(kind, dir.path());
+        assert!(!bytes.is_empty(), "{kind:?}");
         for secret in ["alice-user", "p@ss:wörd/secret"] {
             assert!(!contains(&bytes, secret), "{kind:?}: {secret} on disk");
         }
@@ -131,7 +192,7 @@ fn a_full_entry_round_trips_across_reopen_without_plaintext_credentials() {
 
 #[test]
 fn a_put_replaces_and_put_many_keeps_the_last_of_a_repeated_key() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         tier.put(&entry("k", 1)).unwrap();
@@ -152,7 +213,7 @@ fn a_put_replaces_and_put_many_keeps_the_last_of_a_repeated_key() {
 
 #[test]
 fn delete_says_whether_the_key_was_stored_and_sticks_across_reopen() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         tier.put_many(&[entry("a", 1), entry("b", 1)]).unwrap();
@@ -167,7 +228,7 @@ fn delete_says_whether_the_key_was_stored_and_sticks_across_reopen() {
 
 #[test]
 fn two_handles_on_the_same_files_see_each_others_writes() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (open(kind, dir.path()), open(kind, dir.path()));
         a.put(&entry("k", 1)).unwrap();
@@ -188,7 +249,7 @@ fn two_handles_on_the_same_files_see_each_others_writes() {
 
 #[test]
 fn put_if_absent_never_replaces_what_is_stored() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         assert!(tier.put_if_absent(&entry("k", 1)).unwrap(), "{kind:?}");
@@ -210,14 +271,14 @@ fn put_if_absent_never_replaces_what_is_stored() {
 
 #[test]
 fn usage_is_recorded_on_the_same_version_only_and_never_creates_an_entry() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         let stored = full_entry("k");
         tier.put(&stored).unwrap();
         let mut read = stored.clone();
         read.access_count = 42;
-        read.last_accessed = t("2026-11-24T02:00:00.000007Z");
+        read.last_accessed = t("2036-11-24T02:00:00.000007Z");
         read.evicted_from_l1 = false;
         assert_eq!(
             tier.record_usage(&[Usage::of(&read)]).unwrap(),
@@ -263,12 +324,12 @@ fn usage_is_recorded_on_the_same_version_only_and_never_creates_an_entry() {
 #[test]
 fn usage_recorded_for_an_upstream_row_matches_its_fetch_time_to_the_microsecond() {
     // A version names times to the microsecond; the entry read back from any tier matches it.
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         let mut e = entry("k", 1);
-        e.fetch_time = t("2026-11-24T01:00:00.999999Z");
-        e.expires_at = t("2026-11-24T02:00:00.000001Z");
+        e.fetch_time = t("2036-11-24T01:00:00.999999Z");
+        e.expires_at = t("2036-11-24T02:00:00.000001Z");
         tier.put(&e).unwrap();
         let read = tier.get("k").unwrap().unwrap();
         assert!(Version::of(&e).matches(&read), "{kind:?}");
@@ -282,7 +343,7 @@ fn usage_recorded_for_an_upstream_row_matches_its_fetch_time_to_the_microsecond(
 
 #[test]
 fn delete_if_version_removes_only_that_version() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         let old = entry("k", 1);
@@ -308,7 +369,7 @@ fn delete_if_version_removes_only_that_version() {
 fn failures_from_many_handles_and_threads_all_count() {
     const THREADS: usize = 4;
     const EACH: usize = 25;
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let first = open(kind, dir.path());
         first.put(&entry("k", 1)).unwrap();
@@ -339,7 +400,7 @@ fn failures_from_many_handles_and_threads_all_count() {
 
 #[test]
 fn remove_expired_takes_expires_at_equal_to_now_and_keeps_one_microsecond_later() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         let now = t0().plus_seconds(100);
@@ -356,7 +417,7 @@ fn remove_expired_takes_expires_at_equal_to_now_and_keeps_one_microsecond_later(
 
 #[test]
 fn clear_returns_the_keys_and_another_handle_sees_it() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (open(kind, dir.path()), open(kind, dir.path()));
         a.put_many(&[entry("x", 1), entry("y", 1)]).unwrap();
@@ -371,7 +432,7 @@ fn clear_returns_the_keys_and_another_handle_sees_it() {
 
 #[test]
 fn scan_visits_every_entry_and_changes_nothing() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let tier = open(kind, dir.path());
         let stored = [full_entry("a"), entry("b", 2)];
@@ -390,7 +451,7 @@ fn scan_visits_every_entry_and_changes_nothing() {
 
 #[test]
 fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         open(kind, dir.path()).put(&full_entry("k")).unwrap();
         let wrong = open_with_key(kind, dir.path(), OTHER_KEY);
@@ -413,7 +474,7 @@ fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
 
 #[test]
 fn files_are_0600_and_directories_0700() {
-    for kind in KINDS {
+    for kind in kinds().into_iter().filter(|k| !matches!(k, Kind::Redis)) {
         let dir = tempfile::tempdir().unwrap();
         open(kind, dir.path()).put(&full_entry("k")).unwrap();
         let at = location(kind, dir.path());
@@ -435,7 +496,7 @@ fn files_are_0600_and_directories_0700() {
 
 #[test]
 fn many_threads_on_two_handles_agree() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         std::thread::scope(|scope| {
             for handle in 0..2 {

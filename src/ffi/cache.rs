@@ -34,6 +34,27 @@ impl BoxedHandle for pw_cache {
 /// tier that cannot be used when the cache opens does not make this fail: it starts degraded, a
 /// warning is logged and the statistics show it.
 ///
+/// `shared_config` (off by default) joins the cache to a fleet: `{"enabled": true, "url":
+/// "redis://[user:password@]host[:port][/db]" (or `rediss://` for TLS), "namespace": "default",
+/// "timeout_ms": 250, "max_entries": null, "eviction_policy": "lru"}`. A tier in Redis (6 or
+/// later, or Valkey) then sits between L1 and L2 and is the fleet's truth while it answers:
+/// - a get that misses L1 asks it before L2 and L3; a hit in L2 or L3 is copied into it; a put
+///   writes through it; a delete or a health eviction removes the key from it, and no handle
+///   brings back from its own disk tiers a copy fetched before the fleet deleted the key;
+/// - pw_cache_invalidate_by_health() counts failures fleet-wide in one atomic step on the server:
+///   of all handles and processes reporting, exactly one evicts, at exactly `failure_threshold`;
+/// - once a put, delete or eviction returns on one handle, the other handles of the fleet stop
+///   serving the old value from their L1 within 100 ms (a notice on the namespace's channel);
+///   a handle that loses that notice connection serves nothing from L1 until it is back;
+/// - Redis expires each entry itself at its `expires_at`; credentials are stored only as Fernet
+///   tokens (every process must use the same `encryption_key` or environment key); keys are
+///   `pwcache:{<namespace>}:...`, so pools with other namespaces on one server never meet;
+/// - when the server is down or slow, every call still answers from the local tiers within
+///   about `timeout_ms`, the statistics show `shared_degraded`, and the tier is retried by
+///   itself with the same back-off as the disk tiers.
+///
+/// The URL's password never appears in a log line, an error message or the statistics.
+///
 /// Ownership: `config_json` is borrowed for the call. On `PW_OK`, `*out_cache` receives a new
 /// handle that the caller owns and frees with pw_cache_free(); on any other status it is NULL.
 ///
@@ -42,7 +63,11 @@ impl BoxedHandle for pw_cache {
 /// - `PW_INVALID_ARGUMENT` if `out_cache` is NULL;
 /// - `PW_INVALID_JSON` if `config_json` is "", not UTF-8, not JSON, of the wrong shape or type,
 ///   out of bounds or has an unknown key;
-/// - `PW_CRYPTO_ERROR` if the encryption key (configuration or environment) is not a Fernet key;
+/// - `PW_INVALID_JSON` also for a malformed `shared_config.url` (the message never quotes it),
+///   a namespace other than 1 to 64 of `A-Z a-z 0-9 . _ -`, or `timeout_ms` outside 1..60000;
+/// - `PW_CRYPTO_ERROR` if the encryption key (configuration or environment) is not a Fernet key,
+///   or if `shared_config` is enabled with no key in the configuration or the environment (a
+///   key file per directory would differ from process to process);
 /// - `PW_UNSUPPORTED` if a SQLite tier is enabled and the process's SQLite library is older than
 ///   3.35.0 or lacks the JSON functions (the message names the version found);
 /// - `PW_IO_ERROR`, `PW_STORAGE_ERROR` if the cache cannot be set up at all;
@@ -308,8 +333,9 @@ pub extern "C" fn pw_cache_invalidate_by_health(
 }
 
 /// Returns the cache's statistics as a JSON object (`l1_stats`, `l2_stats`, `l3_stats`,
-/// `promotions`, `demotions`, `l1_degraded`..., `overall_hit_rate`, `total_size`; more keys may
-/// follow). Reading them changes no counter.
+/// `promotions`, `demotions`, `l1_degraded`..., `overall_hit_rate`, `total_size`, then
+/// `shared_stats` and `shared_degraded` for the shared tier of a fleet, all zero and false when
+/// it is off; more keys may follow). Reading them changes no counter.
 ///
 /// Ownership: on `PW_OK`, `*out_stats_json` receives a string the caller owns and frees with
 /// pw_string_free(); on any other status it is NULL.

@@ -17,10 +17,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::stats::{CacheStatistics, Counter, TierCounters};
 use crate::tier::jsonl::JsonlTier;
 use crate::tier::memory::{MemoryTier, Read};
+use crate::tier::redis::RedisTier;
 use crate::tier::sqlite::{Schema, SqliteTier};
 use crate::tier::{Tier, TierContext, Usage, Version};
 use crate::time::{Clock, Timestamp};
 
+use super::coherence::Coherence;
+use super::fleet::SharedCopy;
 use super::locks::{HeldStripes, KeyLocks};
 use super::missed::MissedJournal;
 use super::slot::TierSlot;
@@ -30,11 +33,15 @@ use super::write_back::WRITE_BACK_BATCH;
 pub(crate) struct Engine {
     pub(super) config: CacheConfig,
     clock: Arc<dyn Clock>,
-    pub(super) l1: Option<MemoryTier>,
+    pub(super) l1: Option<Arc<MemoryTier>>,
     l2: Option<TierSlot>,
     l3: Option<TierSlot>,
-    counters: [Arc<TierCounters>; 3],
-    promotions: AtomicU64,
+    /// The fleet's shared tier, between L1 and L2 (`shared_config`).
+    shared: Option<TierSlot>,
+    /// Drops from L1 what other handles of the fleet change (with the shared tier only).
+    coherence: Option<Coherence>,
+    counters: [Arc<TierCounters>; 4],
+    pub(super) promotions: AtomicU64,
     pub(super) demotions: AtomicU64,
     pub(super) locks: KeyLocks,
 }
@@ -45,6 +52,7 @@ pub(super) enum Level {
     L1 = 0,
     L2 = 1,
     L3 = 2,
+    Shared = 3,
 }
 
 /// Runs `op` on one persistent tier. `Ok(Some(answer))` when it answered; `Ok(None)` when it is
@@ -104,7 +112,7 @@ impl Engine {
             config.encryption_key.as_deref(),
             &config.l2_cache_dir,
         )?);
-        let counters: [Arc<TierCounters>; 3] =
+        let counters: [Arc<TierCounters>; 4] =
             std::array::from_fn(|_| Arc::new(TierCounters::new(config.enable_statistics)));
         let context = |tier: &TierConfig, counters: &Arc<TierCounters>| TierContext {
             max_entries: tier.max_entries,
@@ -113,10 +121,12 @@ impl Engine {
             crypto: crypto.clone(),
             counters: counters.clone(),
         };
-        let l1 = config
-            .l1
-            .enabled
-            .then(|| MemoryTier::new(config.l1.max_entries, config.l1.eviction_policy));
+        let l1 = config.l1.enabled.then(|| {
+            Arc::new(MemoryTier::new(
+                config.l1.max_entries,
+                config.l1.eviction_policy,
+            ))
+        });
         // What one persistent tier misses is journaled beside the other (see `missed`).
         let both = config.l2.enabled && config.l3.enabled;
         let l3_dir = config
@@ -153,12 +163,50 @@ impl Engine {
                 journal(&config.l2_cache_dir, "L3"),
             )
         });
+        let (shared, coherence) = if config.shared.enabled {
+            if matches!(crypto.source(), crate::crypto::KeySource::KeyFile(_)) {
+                return Err(Error::Crypto(
+                    "shared_config.enabled needs encryption_key (or PROXYWHIRL_CACHE_ENCRYPTION_KEY): \
+                     every process of the fleet must encrypt credentials with the same key"
+                        .into(),
+                ));
+            }
+            let origin = new_origin();
+            let ctx = TierContext {
+                max_entries: config.shared.max_entries,
+                eviction_policy: config.shared.eviction_policy,
+                durability: config.durability,
+                crypto: crypto.clone(),
+                counters: counters[Level::Shared as usize].clone(),
+            };
+            let settings = config.shared.clone();
+            let tier_origin = origin.clone();
+            let slot = TierSlot::open(
+                "shared",
+                Box::new(move || {
+                    Ok(
+                        Arc::new(RedisTier::open(&settings, ctx.clone(), &tier_origin)?)
+                            as Arc<dyn Tier>,
+                    )
+                }),
+                clock.clone(),
+                // No journal on disk: what the shared tier missed while this handle could not
+                // reach it stays in this handle's memory and is repaired when it recovers.
+                None,
+            );
+            let coherence = Coherence::start(&config.shared, &origin, l1.clone())?;
+            (Some(slot), Some(coherence))
+        } else {
+            (None, None)
+        };
         Ok(Engine {
             config,
             clock,
             l1,
             l2,
             l3,
+            shared,
+            coherence,
             counters,
             promotions: AtomicU64::new(0),
             demotions: AtomicU64::new(0),
@@ -176,22 +224,56 @@ impl Engine {
         }
     }
 
+    /// The tiers below L1, top down: the shared tier, L2, L3.
     pub(super) fn lower(&self) -> impl Iterator<Item = (Level, &TierSlot)> {
-        [(Level::L2, &self.l2), (Level::L3, &self.l3)]
-            .into_iter()
-            .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
+        [
+            (Level::Shared, &self.shared),
+            (Level::L2, &self.l2),
+            (Level::L3, &self.l3),
+        ]
+        .into_iter()
+        .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
     }
 
     /// The lower tiers from the bottom up: the order of every removal. A promotion from L3
     /// into L2 that races with a removal is then always undone (see [`Engine::promote`]).
     pub(super) fn lower_bottom_up(&self) -> impl Iterator<Item = (Level, &TierSlot)> {
-        [(Level::L3, &self.l3), (Level::L2, &self.l2)]
-            .into_iter()
-            .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
+        [
+            (Level::L3, &self.l3),
+            (Level::L2, &self.l2),
+            (Level::Shared, &self.shared),
+        ]
+        .into_iter()
+        .filter_map(|(level, slot)| slot.as_ref().map(|s| (level, s)))
     }
 
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub(super) fn shared_slot(&self) -> Option<&TierSlot> {
+        self.shared.as_ref()
+    }
+
+    /// The slot of a tier below L1.
+    pub(super) fn slot(&self, level: Level) -> Option<&TierSlot> {
+        match level {
+            Level::L1 => None,
+            Level::L2 => self.l2.as_ref(),
+            Level::L3 => self.l3.as_ref(),
+            Level::Shared => self.shared.as_ref(),
+        }
+    }
+
+    /// L1 when it may serve reads: always, but with a shared tier only while the handle hears
+    /// the fleet's notices (`coherence.rs`).
+    fn l1_for_reads(&self) -> Option<&MemoryTier> {
+        self.l1.as_deref().filter(|_| self.l1_trusted())
+    }
+
+    /// Whether L1 follows the fleet (see [`Engine::l1_for_reads`]).
+    pub(super) fn l1_trusted(&self) -> bool {
+        self.coherence.as_ref().is_none_or(Coherence::l1_trusted)
     }
 
     // ---- get ----------------------------------------------------------------------------
@@ -212,13 +294,14 @@ impl Engine {
             }
             Read::Miss => None,
         };
-        if let Some(l1) = &self.l1
+        if let Some(l1) = self.l1_for_reads()
             && let Some(entry) = read_l1(l1)
         {
             return Ok(Some(entry));
         }
         let mut held = self.locks.lock(key);
-        if let Some(l1) = &self.l1 {
+        let generation = self.coherence.as_ref().map(|c| c.generation(key));
+        if let Some(l1) = self.l1_for_reads() {
             // Another thread may have stored or promoted the key while we waited for the stripe.
             if let Some(entry) = read_l1(l1) {
                 return Ok(Some(entry));
@@ -258,7 +341,7 @@ impl Engine {
                 }
             }
         }
-        let Some((level, mut entry)) = found else {
+        let Some((mut level, mut entry)) = found else {
             // An entry stored under another encryption key is there, not missing.
             return match (undecryptable, answered) {
                 (Some(e), _) => Err(e),
@@ -272,7 +355,24 @@ impl Engine {
         }
         self.count(level, Counter::Hits, 1);
         entry.touch(now);
+        match self.copy_into_shared(&entry, level) {
+            SharedCopy::Kept => {}
+            SharedCopy::LostRace => return Ok(Some(entry)),
+            SharedCopy::Replaced(mut current) => {
+                current.touch(now);
+                (level, entry) = (Level::Shared, *current);
+            }
+            SharedCopy::Deleted => return Ok(None),
+        }
         self.promote(&entry, level, &mut held);
+        // A notice about the key may have been handled while it was read below: then the
+        // copy just put into L1 may be stale (`coherence.rs`).
+        if let (Some(coherence), Some(generation), Some(l1)) =
+            (&self.coherence, generation, &self.l1)
+            && !coherence.unchanged_since(key, generation)
+        {
+            l1.remove(key);
+        }
         Ok(Some(entry))
     }
 
@@ -319,12 +419,7 @@ impl Engine {
             }
             None => {
                 // No L1 to keep the counters: they go to the tier that served the hit.
-                let slot = if from == Level::L2 {
-                    &self.l2
-                } else {
-                    &self.l3
-                };
-                if let Some(slot) = slot {
+                if let Some(slot) = self.slot(from) {
                     self.record_usage(slot, &[Usage::of(entry)]);
                 }
             }
@@ -340,9 +435,9 @@ impl Engine {
         self.delete_below(std::slice::from_ref(&key));
     }
 
-    /// Deletes keys from L3 and L2; returns how many tiers held each (summed) per level.
-    pub(super) fn delete_below(&self, keys: &[&str]) -> [u64; 3] {
-        let mut removed = [0u64; 3];
+    /// Deletes keys from L3, L2 and the shared tier; returns how many each level held.
+    pub(super) fn delete_below(&self, keys: &[&str]) -> [u64; 4] {
+        let mut removed = [0u64; 4];
         for (level, slot) in self.lower_bottom_up() {
             let deleted = slot.write("delete", keys.iter().copied(), |t| {
                 let mut n = 0;
@@ -423,10 +518,15 @@ impl Engine {
             self.demotions.load(Ordering::Relaxed),
             degraded,
         )
+        .with_shared(
+            self.counters[Level::Shared as usize].snapshot(sizes[Level::Shared as usize]),
+            self.shared.as_ref().is_some_and(TierSlot::is_degraded),
+        )
     }
 
-    /// How many entries each tier holds (0 for a tier that is off or cannot be read).
-    pub(super) fn sizes(&self) -> [u64; 3] {
+    /// How many entries each tier holds, by [`Level`] (0 for a tier that is off or cannot be
+    /// read).
+    pub(super) fn sizes(&self) -> [u64; 4] {
         let l1_size = self.l1.as_ref().map_or(0, |l1| l1.size() as u64);
         let size_of = |slot: &Option<TierSlot>| match slot {
             None => 0,
@@ -435,7 +535,12 @@ impl Engine {
                 .flatten()
                 .unwrap_or(0),
         };
-        [l1_size, size_of(&self.l2), size_of(&self.l3)]
+        [
+            l1_size,
+            size_of(&self.l2),
+            size_of(&self.l3),
+            size_of(&self.shared),
+        ]
     }
 
     /// Removes expired entries from every tier; returns the number of distinct keys removed.
@@ -495,4 +600,18 @@ impl Engine {
     pub(super) fn ttl_for_source(&self, source: &str) -> i64 {
         self.config.ttl_for_source(source)
     }
+}
+
+/// A name for this handle in the fleet's notices: unique per process and handle, unguessable
+/// enough not to collide (process id, time, and a per-process counter through a seeded hash).
+fn new_origin() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static HANDLES: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(HANDLES.fetch_add(1, Ordering::Relaxed));
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(t.as_nanos());
+    }
+    format!("{:016x}{:08x}", hasher.finish(), std::process::id())
 }

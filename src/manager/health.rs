@@ -22,10 +22,14 @@ impl Engine {
         {
             self.write_back(vec![evicted]);
         }
+        if let Some(decided) = self.invalidate_in_shared(key) {
+            return decided;
+        }
         let in_l1 = self.l1.as_ref().and_then(|l1| l1.peek(key));
         let mut answered = usize::from(self.l1.is_some());
         let mut counted: Option<(Level, Failures)> = None;
-        for (level, slot) in self.lower() {
+        // The shared tier did not hold the key (or did not answer): the local tiers decide.
+        for (level, slot) in self.lower().filter(|(level, _)| *level != Level::Shared) {
             // A tier that is skipped or fails gets the key remembered as missed, and repaired
             // when it recovers.
             match slot.write("recording a health failure", std::iter::once(key), |t| {
@@ -73,7 +77,7 @@ impl Engine {
                 self.count(Level::L1, Counter::EvictionsHealth, 1);
             }
             let removed = self.delete_below(&[key]);
-            for level in [Level::L2, Level::L3] {
+            for level in [Level::L2, Level::L3, Level::Shared] {
                 self.count(level, Counter::EvictionsHealth, removed[level as usize]);
             }
             return Ok(true);

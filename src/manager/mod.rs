@@ -7,6 +7,8 @@
 //! - [`write_back`]: write-through of puts, and L1's usage counters written back below;
 //! - [`health`]: failed health checks counted in every tier, and health eviction;
 //! - [`warm`] and [`export`]: bulk load and dump, clients of the engine's store and scan;
+//! - [`fleet`]: the shared tier of a fleet: local hits copied up into it, fleet-wide health;
+//! - [`coherence`]: the listener that drops from L1 what other handles of the fleet change;
 //! - [`slot`]: a persistent tier's degradation, back-off and recovery;
 //! - [`missed`]: what a degraded tier missed, journaled so it is repaired after a restart;
 //! - [`locks`]: the striped per-key locks that serialise operations on one key;
@@ -15,8 +17,10 @@
 //! How a get, a put and a sweep flow through the tiers, and the invariants they keep, are in
 //! docs/architecture.md.
 
+mod coherence;
 mod engine;
 mod export;
+mod fleet;
 mod health;
 mod locks;
 mod missed;
@@ -144,6 +148,13 @@ impl CacheManager {
     pub fn invalidate_by_health(&self, key: &str) -> Result<bool> {
         check_key(key)?;
         self.engine.invalidate_by_health(key)
+    }
+
+    /// Whether this handle's L1 follows the fleet: always without a shared tier; with one,
+    /// while its notice listener is subscribed (until then, and while the connection is lost,
+    /// reads skip L1; see docs/architecture.md, "The shared tier").
+    pub fn is_coherent(&self) -> bool {
+        self.engine.l1_trusted()
     }
 
     /// Exact statistics, sizes counted now.

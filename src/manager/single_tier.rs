@@ -187,7 +187,7 @@ impl Engine {
     /// The tier `tier` names, or [`Error::Unsupported`] when the configuration disables it.
     fn held(&self, tier: TierLevel) -> Result<Held<'_>> {
         let held = match tier {
-            TierLevel::L1 => self.l1.as_ref().map(Held::Memory),
+            TierLevel::L1 => self.l1.as_deref().map(Held::Memory),
             TierLevel::L2 => self.lower_slot(Level::L2).map(Held::Lower),
             TierLevel::L3 => self.lower_slot(Level::L3).map(Held::Lower),
         };

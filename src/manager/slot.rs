@@ -309,6 +309,5 @@ fn remove_missed<'k>(
     if everything {
         return tier.clear().map(|_| ());
     }
-    keys.into_iter()
-        .try_for_each(|key| tier.delete(key).map(|_| ()))
+    keys.into_iter().try_for_each(|key| tier.forget_missed(key))
 }

@@ -3,6 +3,7 @@
 //! - [`memory`]: L1, a bounded in-memory map ordered by the eviction policy ([`order`]).
 //! - [`jsonl`]: L2 as append-only JSON Lines with tombstones and compaction.
 //! - [`sqlite`]: L2 (`l2_cache`) and L3 (`cache_entries`) in SQLite, upstream's schemas.
+//! - [`redis`]: the shared tier of a fleet, in one namespace of a Redis server.
 //!
 //! L1 is the manager's own data structure; the [`Tier`] trait is for the persistent tiers only.
 //! A tier stores whole [`CacheEntry`] values; it knows nothing of the other tiers, of promotion or
@@ -22,6 +23,7 @@ use crate::time::Timestamp;
 pub mod jsonl;
 pub mod memory;
 pub(crate) mod order;
+pub mod redis;
 pub mod sqlite;
 
 /// What a persistent tier is opened with.
@@ -135,8 +137,31 @@ pub trait Tier: Send + Sync {
     /// from many handles and processes all count; `None` when the key is not stored.
     fn record_failure(&self, key: &str) -> Result<Option<Failures>>;
 
+    /// [`Tier::record_failure`], and the removal of the entry when the count reaches
+    /// `threshold` (0 = never); `true` with the count when this call removed it. A shared tier
+    /// does both in one atomic step, so that of many processes reporting at once exactly one
+    /// evicts, at exactly `threshold` failures; a local tier may do them one after the other.
+    fn record_failure_evicting_at(
+        &self,
+        key: &str,
+        threshold: i64,
+    ) -> Result<Option<(Failures, bool)>> {
+        let Some(failures) = self.record_failure(key)? else {
+            return Ok(None);
+        };
+        let evict = threshold > 0 && failures.failure_count >= threshold;
+        Ok(Some((failures, evict && self.delete(key)?)))
+    }
+
     /// Removes `key`; `true` when it was stored.
     fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Removes `key` because this tier missed a change of it while it was skipped (see
+    /// `manager/slot.rs`). A local tier deletes it; the shared tier deletes it without leaving a
+    /// tombstone, so that the copies the local tiers hold may be promoted again.
+    fn forget_missed(&self, key: &str) -> Result<()> {
+        self.delete(key).map(|_| ())
+    }
 
     /// Removes `key` only if it holds `version`; `true` when removed.
     fn delete_if_version(&self, key: &str, version: &Version) -> Result<bool>;

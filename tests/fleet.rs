@@ -1,0 +1,583 @@
+//! A fleet on one pool: handles with separate L2/L3 directories sharing a real `redis-server`
+//! (started by the tests on free loopback ports, killed at the end): sharing, coherence of L1
+//! within 100 ms, fleet-wide health eviction exactly once across 8 processes, namespaces,
+//! credentials never in plain text on the server, the password never in a log line, an error or
+//! the statistics, and calls that answer within the timeout while the server is paused or down.
+//!
+//! Skipped with a message when redis-server is not installed, unless `PWCACHE_REQUIRE_REDIS` is
+//! set (scripts/test-all.sh sets it and installs redis-server).
+
+mod common;
+mod redis_server;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind, SharedConfig};
+use redis_server::RedisServer;
+
+const CHILD_ROLE: &str = "PWCACHE_FLEET_CHILD";
+
+/// A handle with its own local tiers under `dir` and the shared tier on `url`/`namespace`.
+fn config(dir: &Path, url: &str, namespace: &str) -> CacheConfig {
+    CacheConfig {
+        shared: SharedConfig {
+            enabled: true,
+            url: url.to_string(),
+            namespace: namespace.to_string(),
+            timeout_ms: 200,
+            ..SharedConfig::default()
+        },
+        failure_threshold: 3,
+        ..common::config_in(dir)
+    }
+}
+
+fn open(dir: &Path, url: &str, namespace: &str) -> CacheManager {
+    let cache = CacheManager::open(config(dir, url, namespace)).unwrap();
+    wait_listening(&cache);
+    cache
+}
+
+/// Waits until the handle's notice listener is subscribed: until then it reads past L1, which
+/// a test of L1 coherence must not take for coherence.
+fn wait_listening(cache: &CacheManager) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cache.is_coherent() {
+        assert!(
+            Instant::now() < deadline,
+            "the notice listener never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn url_of(cache: &CacheManager, key: &str) -> Option<String> {
+    cache.get(key).unwrap().map(|e| e.proxy_url)
+}
+
+/// Polls `cond` every millisecond for at most `limit`; the time it took to hold.
+fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+#[test]
+fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_100ms() {
+    let Some(server) = RedisServer::start("fleet: sharing and coherence") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &server.url(), "share");
+    let b = open(db.path(), &server.url(), "share");
+    a.put("k", EntryInput::with_url("http://10.0.0.1:8080"))
+        .unwrap();
+    // B has nothing locally: the entry comes from the shared tier, then from B's L1.
+    assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:8080"));
+    assert!(b.statistics().shared_stats.hits >= 1);
+    // Then from B's L1 (a copy read while a notice about the key was still on its way is
+    // not kept: the next read keeps it).
+    time_until(Duration::from_secs(2), || {
+        let before = b.statistics().l1_stats.hits;
+        assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:8080"));
+        b.statistics().l1_stats.hits > before
+    })
+    .expect("B's L1 never kept the shared entry");
+
+    // A replaces it: B's L1 stops serving the old value within 100 ms.
+    a.put("k", EntryInput::with_url("http://10.0.0.2:8080"))
+        .unwrap();
+    let took = time_until(Duration::from_secs(2), || {
+        url_of(&b, "k").as_deref() == Some("http://10.0.0.2:8080")
+    })
+    .expect("B never saw the new value");
+    assert!(
+        took < Duration::from_millis(100),
+        "replacement seen after {took:?}"
+    );
+
+    // A deletes it: B stops serving it within 100 ms.
+    a.delete("k").unwrap();
+    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
+        .expect("B kept serving a deleted key");
+    assert!(
+        took < Duration::from_millis(100),
+        "delete seen after {took:?}"
+    );
+    eprintln!("coherence: replacement and delete seen by the other handle within {took:?}");
+}
+
+#[test]
+fn a_key_the_fleet_deleted_is_not_brought_back_from_another_hosts_disk() {
+    let Some(server) = RedisServer::start("fleet: no resurrection") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &server.url(), "tomb");
+    let b = open(db.path(), &server.url(), "tomb");
+    // B stores it: B's own disk tiers hold it.
+    b.put("k", EntryInput::with_url("http://10.0.0.3:8080"))
+        .unwrap();
+    a.delete("k").unwrap();
+    time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
+        .expect("B's L2 brought the deleted key back");
+    assert_eq!(url_of(&a, "k"), None);
+    // A new put is a new entry for the whole fleet.
+    a.put("k", EntryInput::with_url("http://10.0.0.4:8080"))
+        .unwrap();
+    time_until(Duration::from_secs(2), || {
+        url_of(&b, "k").as_deref() == Some("http://10.0.0.4:8080")
+    })
+    .expect("B never saw the new put");
+}
+
+#[test]
+fn two_namespaces_on_one_server_are_independent() {
+    let Some(server) = RedisServer::start("fleet: namespaces") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &server.url(), "pool-a");
+    let b = open(db.path(), &server.url(), "pool-b");
+    a.put("k", EntryInput::with_url("http://10.0.0.1:8080"))
+        .unwrap();
+    b.put("k", EntryInput::with_url("http://10.0.0.2:8080"))
+        .unwrap();
+    assert_eq!(url_of(&a, "k").as_deref(), Some("http://10.0.0.1:8080"));
+    assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.2:8080"));
+    assert_eq!(b.clear().unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(url_of(&a, "k").as_deref(), Some("http://10.0.0.1:8080"));
+    assert_eq!(a.statistics().shared_stats.current_size, 1);
+    let mut conn = server.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("pwcache:{pool-a}:") || k.starts_with("pwcache:{pool-b}:")),
+        "{keys:?}"
+    );
+}
+
+/// Every log line of this test process.
+static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CaptureLogger;
+
+impl log::Log for CaptureLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        LOGS.lock().unwrap().push(format!("{}", record.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_boxed_logger(Box::new(CaptureLogger)).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+#[test]
+fn the_password_and_credentials_never_reach_logs_errors_statistics_or_the_server() {
+    const PASSWORD: &str = "hunter2-fleet-Pw";
+    const PROXY_SECRET: &str = "proxy-pass-word-42";
+    let Some(server) = RedisServer::start_with_password("fleet: secrets", PASSWORD) else {
+        return;
+    };
+    capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &server.url(), "secrets");
+    let input = EntryInput::from_json(&format!(
+        r#"{{"proxy_url":"http://10.0.0.9:3128","username":"bob","password":"{PROXY_SECRET}"}}"#
+    ))
+    .unwrap();
+    cache.put("k", input).unwrap();
+    let got = cache.get("k").unwrap().unwrap();
+    assert_eq!(got.password.unwrap().expose(), PROXY_SECRET);
+    let bytes = server.dump("*");
+    assert!(!bytes.is_empty());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains(PROXY_SECRET),
+        "a credential in plain text on the server"
+    );
+    let stats = cache.statistics().to_json();
+    assert!(!stats.contains(PASSWORD), "{stats}");
+    assert!(!format!("{:?}", cache.config()).contains(PASSWORD));
+
+    // A wrong password: the handle opens (the tier starts degraded), every error and log line
+    // is free of both passwords.
+    let wrong = "wrong-Pw-7731";
+    let wrong_url = format!("redis://:{wrong}@127.0.0.1:{}/0", server.port);
+    let other = tempfile::tempdir().unwrap();
+    let cache = CacheManager::open(config(other.path(), &wrong_url, "secrets")).unwrap();
+    assert!(cache.statistics().shared_degraded);
+    cache
+        .put("x", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    // Unreachable server with a password in the URL.
+    let gone_url = format!("redis://:{wrong}@127.0.0.1:1/0");
+    let third = tempfile::tempdir().unwrap();
+    let down = CacheManager::open(config(third.path(), &gone_url, "secrets")).unwrap();
+    assert!(down.statistics().shared_degraded);
+    // A malformed URL is invalid JSON and its message does not quote it.
+    let e = CacheConfig::from_json(&format!(
+        r#"{{"shared_config":{{"enabled":true,"url":"redis://:{wrong}@host:99999/0"}}}}"#
+    ))
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidJson);
+    assert!(!e.to_string().contains(wrong), "{e}");
+    drop((cache, down));
+    let logs = LOGS.lock().unwrap();
+    assert!(
+        logs.iter().any(|l| l.contains("shared")),
+        "the failures were logged: {logs:?}"
+    );
+    for line in logs.iter() {
+        for secret in [PASSWORD, wrong, PROXY_SECRET] {
+            assert!(!line.contains(secret), "secret in a log line: {line}");
+        }
+    }
+}
+
+#[test]
+fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_recovers() {
+    let Some(mut server) = RedisServer::start("fleet: faults") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &server.url(), "faults");
+    cache
+        .put("before", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    let limit = Duration::from_millis(200 + 300);
+    let timed = |what: &str, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        let took = start.elapsed();
+        assert!(took < limit, "{what} took {took:?}");
+        took
+    };
+
+    for fault in ["paused", "killed"] {
+        match fault {
+            "paused" => server.pause(),
+            _ => server.kill(),
+        }
+        let mut slowest = Duration::ZERO;
+        for i in 0..10 {
+            let key = format!("{fault}-{i}");
+            slowest = slowest.max(timed("put", &mut || {
+                cache
+                    .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
+                    .unwrap()
+            }));
+            slowest = slowest.max(timed("get", &mut || {
+                assert!(
+                    cache.get(&key).unwrap().is_some(),
+                    "{key} acknowledged, then lost"
+                )
+            }));
+            slowest = slowest.max(timed("health", &mut || {
+                cache.invalidate_by_health(&key).unwrap();
+            }));
+        }
+        assert!(cache.statistics().shared_degraded, "{fault}: not degraded");
+        eprintln!("server {fault}: slowest call {slowest:?}");
+        match fault {
+            "paused" => server.resume(),
+            _ => server.restart(),
+        }
+        // The slot retries after its back-off (1 s, then 2 s, ...): recovery within 8 s.
+        let recovered = time_until(Duration::from_secs(8), || {
+            let _ = cache.get("probe");
+            !cache.statistics().shared_degraded
+        });
+        assert!(recovered.is_some(), "{fault}: never recovered");
+        // Nothing acknowledged is lost: what was put while the server was away is served.
+        for i in 0..10 {
+            assert!(cache.get(&format!("{fault}-{i}")).unwrap().is_some());
+        }
+    }
+    // After the restart the server was empty: the local copy went back into the pool.
+    let mut conn = server.connection();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("pwcache:{faults}:e:killed-0")
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        exists,
+        "the local copy was promoted into the restarted server"
+    );
+}
+
+/// The child role of the 8-process health test (does nothing in a normal run).
+#[test]
+fn fleet_child_entry() {
+    let Ok(role) = std::env::var(CHILD_ROLE) else {
+        return;
+    };
+    let mut parts = role.splitn(3, '|');
+    let (url, dir, reports) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap().parse::<usize>().unwrap(),
+    );
+    let dir = Path::new(dir);
+    let mut cfg = config(&dir.join("local"), url, "health");
+    cfg.failure_threshold = std::env::var("PWCACHE_FLEET_THRESHOLD")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cache = CacheManager::open(cfg).unwrap();
+    wait_listening(&cache);
+    // Everyone starts together.
+    let go = dir.parent().unwrap().join("go");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !go.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (mut counted, mut evicted, mut absent) = (0, 0, 0);
+    for _ in 0..reports {
+        match cache.invalidate_by_health("k") {
+            Ok(false) => counted += 1,
+            Ok(true) => evicted += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => absent += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Then, once every process has reported, each reads the key.
+    std::fs::write(dir.join("done"), b"").unwrap();
+    let end = dir.parent().unwrap().join("end");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !end.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let seen = cache.get("k").unwrap().map(|e| e.failure_count);
+    println!("RESULT {counted} {evicted} {absent} {seen:?}");
+}
+
+#[test]
+fn eight_processes_reporting_failures_evict_exactly_once_at_exactly_the_threshold() {
+    const PROCESSES: usize = 8;
+    const THRESHOLD: i64 = 20;
+    const REPORTS: usize = 5;
+    let Some(server) = RedisServer::start("fleet: health across 8 processes") else {
+        return;
+    };
+    let top = tempfile::tempdir().unwrap();
+    let seed = tempfile::tempdir().unwrap();
+    let mut cfg = config(seed.path(), &server.url(), "health");
+    cfg.failure_threshold = THRESHOLD;
+    let cache = CacheManager::open(cfg).unwrap();
+    cache
+        .put("k", EntryInput::with_url("http://10.0.0.5:5"))
+        .unwrap();
+
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            let dir = top.path().join(format!("p{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "fleet_child_entry",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    CHILD_ROLE,
+                    format!("{}|{}|{REPORTS}", server.url(), dir.display()),
+                )
+                .env("PWCACHE_FLEET_THRESHOLD", THRESHOLD.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(top.path().join("go"), b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(0..PROCESSES).all(|i| top.path().join(format!("p{i}")).join("done").exists()) {
+        assert!(Instant::now() < deadline, "the children did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::write(top.path().join("end"), b"").unwrap();
+    let (mut counted, mut evicted, mut absent) = (0, 0, 0);
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let at = text
+            .find("RESULT ")
+            .unwrap_or_else(|| panic!("no result in {text}"));
+        let line = text[at..].lines().next().unwrap();
+        let f: Vec<&str> = line.split(' ').collect();
+        counted += f[1].parse::<i64>().unwrap();
+        evicted += f[2].parse::<i64>().unwrap();
+        absent += f[3].parse::<i64>().unwrap();
+        assert_eq!(f[4], "None", "the key is gone for every process");
+    }
+    eprintln!("8 processes: {counted} counted, {evicted} evicted, {absent} found it gone");
+    assert_eq!(evicted, 1, "evicted exactly once");
+    assert_eq!(
+        counted + evicted,
+        THRESHOLD,
+        "exactly the threshold counted"
+    );
+    assert_eq!(absent, (PROCESSES * REPORTS) as i64 - THRESHOLD);
+    assert_eq!(cache.get("k").unwrap(), None);
+}
+
+#[test]
+fn a_cut_notice_connection_is_resynced_and_the_other_l1_never_keeps_a_stale_value() {
+    let Some(server) = RedisServer::start("fleet: notice connection cut") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(da.path(), &server.url(), "cut");
+    let b = open(db.path(), &server.url(), "cut");
+    a.put("k", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    time_until(Duration::from_secs(2), || {
+        let before = b.statistics().l1_stats.hits;
+        assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:1"));
+        b.statistics().l1_stats.hits > before
+    })
+    .expect("B holds it in L1");
+    let mut conn = server.connection();
+    for round in 0..5 {
+        // Let the listeners see the last cut (they poll every 20 ms), then wait for them to be
+        // back: `is_coherent` is still true until a listener has noticed its loss.
+        std::thread::sleep(Duration::from_millis(100));
+        for cache in [&a, &b] {
+            time_until(Duration::from_secs(3), || cache.is_coherent()).expect("resubscribed");
+        }
+        // Cut every subscriber's connection, and change the key at once: the notice may be
+        // published while B is not listening, so only the re-sync can save B's L1.
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query(&mut conn)
+            .unwrap();
+        assert!(killed >= 2, "both listeners were connected ({killed})");
+        let new = format!("http://10.0.1.{round}:1");
+        a.put("k", EntryInput::with_url(new.clone())).unwrap();
+        let took = time_until(Duration::from_secs(3), || {
+            url_of(&b, "k").as_deref() == Some(new.as_str())
+        })
+        .unwrap_or_else(|| panic!("round {round}: B kept serving a stale L1 copy"));
+        eprintln!("cut notice connection, round {round}: new value served after {took:?}");
+    }
+}
+
+#[test]
+fn a_full_server_degrades_the_shared_tier_and_loses_nothing_acknowledged() {
+    let Some(server) = RedisServer::start_with(
+        "fleet: full server",
+        &["--maxmemory-policy", "noeviction"],
+        None,
+    ) else {
+        return;
+    };
+    let mut conn = server.connection();
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut conn).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used + 30_000)
+        .query(&mut conn)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &server.url(), "full");
+    let start = Instant::now();
+    for i in 0..1000 {
+        let took = Instant::now();
+        cache
+            .put(
+                &format!("k{i}"),
+                EntryInput::with_url(format!("http://10.1.{}.{}:1", i / 250, i % 250)),
+            )
+            .unwrap();
+        assert!(took.elapsed() < Duration::from_millis(500));
+    }
+    let stats = cache.statistics();
+    assert!(
+        stats.shared_degraded,
+        "the OOM replies degraded the tier: {}",
+        stats.to_json()
+    );
+    for i in 0..1000 {
+        assert!(
+            cache.get(&format!("k{i}")).unwrap().is_some(),
+            "k{i} acknowledged, then lost"
+        );
+    }
+    eprintln!(
+        "full server: 1000 puts in {:?}, all served",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn every_handle_reads_the_fleet_wide_failure_count() {
+    let Some(server) = RedisServer::start("fleet: one failure count") else {
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut ca = config(da.path(), &server.url(), "count");
+    ca.failure_threshold = 10;
+    let mut cb = config(db.path(), &server.url(), "count");
+    cb.failure_threshold = 10;
+    let (a, b) = (
+        CacheManager::open(ca).unwrap(),
+        CacheManager::open(cb).unwrap(),
+    );
+    wait_listening(&a);
+    wait_listening(&b);
+    a.put("k", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    // Both hold it in L1 first.
+    for cache in [&a, &b] {
+        time_until(Duration::from_secs(2), || {
+            let before = cache.statistics().l1_stats.hits;
+            cache.get("k").unwrap().unwrap();
+            cache.statistics().l1_stats.hits > before
+        })
+        .expect("in L1");
+    }
+    for (i, reporter) in [&a, &b, &b, &a, &b].into_iter().enumerate() {
+        assert!(!reporter.invalidate_by_health("k").unwrap());
+        let expected = i as i64 + 1;
+        for cache in [&a, &b] {
+            time_until(Duration::from_secs(2), || {
+                cache.get("k").unwrap().unwrap().failure_count == expected
+            })
+            .unwrap_or_else(|| panic!("a handle never read failure_count {expected}"));
+        }
+    }
+}
