@@ -70,8 +70,9 @@ for target in "${targets[@]}"; do
   echo "== $target: $runs inputs"
   start=$(date +%s%N)
   set +e
+  # (cargo-fuzz sets -artifact_prefix to fuzz/artifacts/<target>/.)
   TMPDIR=$scratch "${fuzz[@]}" run "${build[@]}" "$target" "$corpus" "$seeds" -- \
-    "${libfuzzer[@]}" -artifact_prefix="$artifacts/" >"$log" 2>&1
+    "${libfuzzer[@]}" >"$log" 2>&1
   code=$?
   set -e
   end=$(date +%s%N)

@@ -238,6 +238,8 @@ fn any_configuration_text_parses_or_is_invalid_json_and_valid_ones_round_trip() 
             3 => text_of(config_object()),
             2 => text_of(json_value(CONFIG_NAMES)),
             1 => ".{0,40}",
+            // A long decimal: its f64, written back in its shortest form, must read back as is.
+            1 => (0.0f64..31_536_000.0).prop_map(|f| format!(r#"{{"cleanup_interval_seconds":{f:.20}}}"#)),
         ],
         |text| check_config_json(&text),
     );
@@ -520,42 +522,80 @@ fn shard_key() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A shard line: a record (fields of their types, sometimes not), a tombstone, or anything.
-fn shard_line() -> impl Strategy<Value = Vec<u8>> {
-    let time = || {
-        prop_oneof![
-            3 => prop::sample::select(&WORDS[15..20]).prop_map(Value::from),
-            1 => word().prop_map(Value::from),
-            1 => number(),
-        ]
-        .boxed()
-    };
-    let int = || prop_oneof![4 => (0i64..100).prop_map(Value::from), 1 => number()].boxed();
-    let text = || word().prop_map(Value::from).boxed();
-    let record = object(vec![
-        ("proxy_url", text()),
-        ("source", text()),
-        ("fetch_time", time()),
-        ("last_accessed", time()),
-        ("access_count", int()),
-        ("ttl_seconds", int()),
-        ("health_status", text()),
-        ("failure_count", int()),
+/// A record as pwcache writes it: every field, of its type and within its bounds.
+fn full_record() -> impl Strategy<Value = Value> {
+    let time = || prop::sample::select(&WORDS[15..20]).prop_map(Value::from);
+    let optional_time = || prop_oneof![Just(Value::Null), time()];
+    let count = || (0i64..100).prop_map(Value::from);
+    (
+        (shard_key(), word(), word(), time(), time(), time()),
+        (count(), count(), count(), any::<bool>(), 0usize..5),
         (
-            "evicted_from_l1",
-            any::<bool>().prop_map(Value::from).boxed(),
+            optional_time(),
+            optional_time(),
+            count(),
+            prop::option::of(word()),
         ),
-        ("username_encrypted", text()),
-        ("username", text()),
-        ("password", text()),
-    ]);
+    )
+        .prop_map(
+            |(
+                (key, url, source, fetch, accessed, expires),
+                (uses, ttl, failures, evicted, health),
+                (checked, next, checks, error),
+            )| {
+                let health = ["unknown", "healthy", "degraded", "unhealthy", "dead"][health];
+                json!({
+                    "key": key, "proxy_url": url, "source": source, "fetch_time": fetch,
+                    "last_accessed": accessed, "access_count": uses, "ttl_seconds": ttl,
+                    "expires_at": expires,
+                    "health_status": health,
+                    "failure_count": failures, "evicted_from_l1": evicted,
+                    "last_health_check": checked, "consecutive_health_failures": 0,
+                    "consecutive_health_successes": 0, "recovery_attempt": 0,
+                    "next_check_time": next, "last_health_error": error,
+                    "total_health_checks": checks, "total_health_check_failures": 0,
+                })
+            },
+        )
+}
+
+/// A shard line: a record (whole, with a field given any value, or with fields missing), a
+/// tombstone, a record head as an array, a record with a byte that is not UTF-8 in a field the
+/// head does not read, or anything.
+fn shard_line() -> impl Strategy<Value = Vec<u8>> {
+    let partial = (
+        full_record(),
+        prop::collection::vec(prop::sample::select(RECORD_NAMES), 0..4),
+    )
+        .prop_map(|(mut record, missing)| {
+            for name in missing {
+                if name != "key" && name != "expires_at" {
+                    record.as_object_mut().expect("an object").remove(name);
+                }
+            }
+            record
+        });
+    let changed = (
+        full_record(),
+        prop::sample::select(RECORD_NAMES),
+        json_value(RECORD_NAMES),
+    )
+        .prop_map(|(mut record, name, value)| {
+            record[name] = value;
+            record
+        });
     prop_oneof![
-        6 => (record, shard_key(), time()).prop_map(|(mut r, key, expires)| {
-            r["key"] = Value::from(key);
-            r["expires_at"] = expires;
-            r.to_string().into_bytes()
-        }),
+        4 => full_record().prop_map(|r| r.to_string().into_bytes()),
+        2 => changed.prop_map(|r| r.to_string().into_bytes()),
+        2 => partial.prop_map(|r| r.to_string().into_bytes()),
         2 => shard_key().prop_map(|key| json!({"op": "delete", "key": key}).to_string().into_bytes()),
+        1 => shard_key().prop_map(|key| json!([null, key, "2099-01-01T00:00:00Z"]).to_string().into_bytes()),
+        1 => full_record().prop_map(|r| {
+            let text = r.to_string();
+            let mut line = text.as_bytes()[..text.len() - 1].to_vec();
+            line.extend_from_slice(b",\"note\":\"\xad\"}");
+            line
+        }),
         1 => json_value(RECORD_NAMES).prop_map(|v| v.to_string().into_bytes()),
         1 => prop::collection::vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..16),
     ]
@@ -658,5 +698,54 @@ fn a_sqlite_row_of_any_values_reads_as_its_entry_or_is_dropped_or_kept() {
             1 => any_bytes().prop_map(|b| SqlRow::from_bytes(&b)),
         ],
         |row| bench.check(&row),
+    );
+}
+
+// ---- the fuzz targets' seeds -------------------------------------------------------------------
+
+/// Every seed of the fuzz targets (fuzz/seeds/<target>/), through the target's check: the inputs
+/// that found bugs stay in CI whatever proptest draws.
+#[test]
+fn every_fuzz_seed_passes_its_check() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let warm = WarmBench::default();
+    let shard = ShardBench::default();
+    let sqlite = SqliteBench::default();
+    let entry = EntryBench::default();
+    let mut checked = 0;
+    for target in std::fs::read_dir(&seeds).expect("fuzz/seeds") {
+        let target = target.expect("a seed directory").path();
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        for seed in std::fs::read_dir(&target).expect("a seed directory") {
+            let path = seed.expect("a seed").path();
+            let bytes = std::fs::read(&path).expect("read a seed");
+            let text = std::str::from_utf8(&bytes);
+            println!("{}", path.display());
+            match (name.as_str(), text) {
+                ("config_json", Ok(text)) => check_config_json(text),
+                ("entry_json", Ok(text)) => {
+                    check_entry_json(text);
+                    check_entry_list_json(text);
+                    entry.check_put_get(text);
+                }
+                ("config_json" | "entry_json", Err(_)) => {}
+                ("warm_json", _) => warm.check(WarmFormat::Json, &bytes),
+                ("warm_jsonl", _) => warm.check(WarmFormat::Jsonl, &bytes),
+                ("warm_csv", _) => warm.check(WarmFormat::Csv, &bytes),
+                ("jsonl_shard", _) => shard.check_bytes(&bytes),
+                ("sqlite_row", _) => sqlite.check_bytes(&bytes),
+                (other, _) => panic!("seeds of an unknown target: {other}"),
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} seeds found under {}",
+        seeds.display()
     );
 }

@@ -93,9 +93,89 @@ struct Head {
 /// The last line about a key that the index takes.
 #[derive(Debug)]
 enum Last {
-    /// A record, with its `proxy_url` when it is a string.
-    Record(Option<String>),
+    /// A record, with its `proxy_url` when it is a string, and whether it is [`well_formed`]
+    /// (then it must be read).
+    Record(Option<String>, bool),
     Tombstone,
+}
+
+/// Whether a record line is one that must decode: every field of docs/FORMAT.md §3.3 present
+/// (or, if optional, absent) with its type and bounds, no credential (whose token would need
+/// the key), and no field twice.
+fn well_formed(line: &[u8], object: &serde_json::Map<String, Value>) -> bool {
+    let string = |name: &str| object.get(name).is_some_and(Value::is_string);
+    let time = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(Timestamp::parse)
+            .is_some()
+    };
+    let count = |v: Option<&Value>| v.and_then(Value::as_i64).is_some_and(|n| n >= 0);
+    let required = ["fetch_time", "last_accessed", "expires_at"]
+        .iter()
+        .all(|n| time(object.get(*n)))
+        && ["access_count", "ttl_seconds", "failure_count"]
+            .iter()
+            .all(|n| count(object.get(*n)))
+        && string("key")
+        && string("proxy_url")
+        && string("source")
+        && object.get("evicted_from_l1").is_some_and(Value::is_boolean)
+        && object
+            .get("health_status")
+            .and_then(Value::as_str)
+            .and_then(pwcache::HealthStatus::parse)
+            .is_some();
+    let optional = ["last_health_check", "next_check_time"]
+        .iter()
+        .all(|n| matches!(object.get(*n), None | Some(Value::Null)) || time(object.get(*n)))
+        && [
+            "consecutive_health_failures",
+            "consecutive_health_successes",
+            "recovery_attempt",
+            "total_health_checks",
+            "total_health_check_failures",
+        ]
+        .iter()
+        .all(|n| object.get(*n).is_none() || count(object.get(*n)))
+        && matches!(
+            object.get("last_health_error"),
+            None | Some(Value::Null | Value::String(_))
+        )
+        && ["username_encrypted", "password_encrypted"]
+            .iter()
+            .all(|n| matches!(object.get(*n), None | Some(Value::Null)));
+    required && optional && distinct_fields(line)
+}
+
+/// Whether no field of the JSON object `line` appears twice (serde refuses a record that
+/// repeats one; a JSON value keeps the last).
+fn distinct_fields(line: &[u8]) -> bool {
+    struct Distinct(bool);
+    impl<'de> Deserialize<'de> for Distinct {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Fields;
+            impl<'de> serde::de::Visitor<'de> for Fields {
+                type Value = Distinct;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Distinct, A::Error> {
+                    let mut seen = BTreeSet::new();
+                    let mut distinct = true;
+                    while let Some(name) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        distinct &= seen.insert(name);
+                    }
+                    Ok(Distinct(distinct))
+                }
+            }
+            d.deserialize_map(Fields)
+        }
+    }
+    serde_json::from_slice::<Distinct>(line).is_ok_and(|d| d.0)
 }
 
 /// Key → its last record or tombstone, from the complete (`\n`-terminated) lines of a shard.
@@ -127,7 +207,8 @@ fn last_lines(bytes: &[u8]) -> BTreeMap<String, Last> {
                     .is_some()
                 {
                     let url = object.get("proxy_url").and_then(Value::as_str);
-                    out.insert(key, Last::Record(url.map(str::to_string)));
+                    let must_read = well_formed(line, &object);
+                    out.insert(key, Last::Record(url.map(str::to_string), must_read));
                 }
             }
         }
@@ -230,7 +311,7 @@ impl ShardBench {
         let last = last_lines(bytes);
         for (key, entry) in &before.entries {
             match last.get(key) {
-                Some(Last::Record(url)) => assert_eq!(
+                Some(Last::Record(url, _)) => assert_eq!(
                     Some(&entry.proxy_url),
                     url.as_ref(),
                     "{key:?} read with a proxy_url its last record does not hold"
@@ -238,9 +319,15 @@ impl ShardBench {
                 other => panic!("{key:?} read, yet its last line is {other:?}"),
             }
         }
+        for (key, last) in &last {
+            if let Last::Record(url, true) = last {
+                let read = before.entries.get(key).map(|e| &e.proxy_url);
+                assert_eq!(read, url.as_ref(), "{key:?}: its last record is not read");
+            }
+        }
         let records = last
             .values()
-            .filter(|l| matches!(l, Last::Record(_)))
+            .filter(|l| matches!(l, Last::Record(..)))
             .count();
         assert_eq!(
             before.entries.len() + before.undecodable,

@@ -6,9 +6,9 @@
 //! Must hold: the tier reads the row as an entry (with the row's key and `proxy_url`, which
 //! round-trips as JSON), as corrupt, or as a credential it cannot decrypt, never failing the call;
 //! the export writes the entry when it is live and counts the row as failed when it cannot be
-//! read; `get` returns the entry, read once, when it is live, and nothing otherwise, after which
-//! a corrupt or expired row is gone and a row with a foreign credential is kept; no tier is
-//! degraded by what a row holds.
+//! read; `get` returns the entry, read once, when it is live, a crypto error for a credential
+//! under another key (the row is kept), and nothing otherwise (a corrupt or expired row is then
+//! gone); no tier is degraded by what a row holds.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -358,31 +358,28 @@ impl SqliteBench {
             "rows the export failed"
         );
 
-        // `get`: the live entry, read once; a corrupt or expired row is removed, a foreign
-        // credential kept.
+        // `get`: the live entry, read once; a corrupt or expired row is removed; a foreign
+        // credential is a crypto error (no other tier holds the key) and the row is kept.
         if let Some(key) = self.key_of(schema).filter(|k| !k.is_empty()) {
-            let got = self
-                .cache
-                .get(&key)
-                .unwrap_or_else(|e| panic!("get {key:?}: {e}"));
-            match live {
-                Some(entry) => {
+            let got = self.cache.get(&key);
+            match (live, &read, got) {
+                (Some(entry), _, Ok(got)) => {
                     let mut expected = entry.clone();
                     expected.touch(now());
                     assert_eq!(got.as_ref(), Some(&expected), "get a live row");
                 }
-                None => {
-                    assert!(
-                        got.is_none(),
-                        "get returned a row that is not live: {got:?}"
-                    );
-                    let kept = matches!(read, Read::ForeignCredential);
+                (None, Read::ForeignCredential, Err(e)) => {
+                    assert_clean("get", &e, &[ErrorKind::Crypto]);
                     assert_eq!(
                         self.rows(schema),
-                        i64::from(kept),
-                        "rows after get ({read:?})"
+                        1,
+                        "a row with a foreign credential is kept"
                     );
                 }
+                (None, Read::Entry(_) | Read::Corrupt, Ok(None)) => {
+                    assert_eq!(self.rows(schema), 0, "rows after get ({read:?})");
+                }
+                (_, read, got) => panic!("get {key:?} of a row read as {read:?}: {got:?}"),
             }
         }
         let stats = self.cache.statistics();
