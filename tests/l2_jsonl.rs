@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pwcache::crypto::Crypto;
 use pwcache::stats::{Counter, TierCounters};
@@ -692,8 +692,12 @@ fn upstream_shards_are_imported_once_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let l2 = dir.path().join("l2");
     let copied = copy_upstream_shards(&l2);
-    let key = fs::read_to_string(Path::new(FIXTURES).join("key.txt")).unwrap();
-    let key: &'static str = Box::leak(key.trim().to_string().into_boxed_str());
+    // Kept in a static (not leaked), so the test is clean under LeakSanitizer.
+    static FIXTURE_KEY: OnceLock<String> = OnceLock::new();
+    let key = FIXTURE_KEY.get_or_init(|| {
+        let text = fs::read_to_string(Path::new(FIXTURES).join("key.txt")).unwrap();
+        text.trim().to_string()
+    });
     let (tier, c) = open_with(
         &l2,
         Opts {

@@ -54,8 +54,8 @@ mod shard;
 mod upstream;
 
 use record::{DecodeError, Record, decode_record, encode_entry};
-use shard::{Applied, Op, SHARDS, Shard, Shared};
-pub use shard::{shard_file_name, shard_index};
+use shard::{Applied, Op, Shard, Shared};
+pub use shard::{SHARDS, shard_file_name, shard_index};
 
 /// L2 as JSON Lines. See the module docs for its invariants, and `docs/FORMAT.md` §3 for the
 /// files and the sharing rules.
@@ -89,6 +89,15 @@ impl JsonlTier {
         };
         upstream::import(dir, &tier.shared.ctx, |records| tier.write_records(records))?;
         Ok(tier)
+    }
+
+    /// Compacts every shard now, whatever its dead bytes (writes compact a shard on their own
+    /// once its dead bytes outweigh its live ones; this is for tools and tests).
+    pub fn compact(&self) -> Result<()> {
+        for shard in &self.shards {
+            shard.lock().compact_now(&self.shared)?;
+        }
+        Ok(())
     }
 
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {

@@ -118,9 +118,19 @@ pub(super) enum Line {
     Corrupt,
 }
 
+/// Whether a line is a JSON object in UTF-8, as a line must be (docs/FORMAT.md §3.5). serde alone
+/// does not tell: it reads a struct from an array too, and does not check the UTF-8 of the fields
+/// it skips, so such a line would be indexed as a record and hide the key's earlier one.
+pub(super) fn is_object_text(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{') && std::str::from_utf8(bytes).is_ok()
+}
+
 pub(super) fn parse_line(bytes: &[u8]) -> Line {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Line::Blank;
+    }
+    if !is_object_text(bytes) {
+        return Line::Corrupt;
     }
     let Ok(head) = serde_json::from_slice::<LineHead>(bytes) else {
         return Line::Corrupt;
@@ -280,6 +290,16 @@ mod tests {
         assert!(matches!(
             parse_line(br#"{"key":"k","expires_at":"2030-01-02T03:04:05+00:00"}"#),
             Line::Put { .. }
+        ));
+        // Not JSON objects in UTF-8 (as docs/FORMAT.md §3.5 reads them), though serde would
+        // take an array for a struct and skips the bytes of fields it ignores.
+        assert!(matches!(
+            parse_line(br#"[null,"k","2030-01-02T03:04:05+00:00"]"#),
+            Line::Corrupt
+        ));
+        assert!(matches!(
+            parse_line(b"{\"key\":\"k\",\"expires_at\":\"2030-01-02T03:04:05Z\",\"x\":\"\xad\"}"),
+            Line::Corrupt
         ));
     }
 

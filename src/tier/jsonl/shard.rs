@@ -33,7 +33,7 @@ use super::lock::{FileLock, LockFile};
 use super::record::{Line, Record, for_each_line, parse_line, write_tombstone};
 
 /// The number of shard files.
-pub(super) const SHARDS: usize = 16;
+pub const SHARDS: usize = 16;
 
 /// A shard smaller than this is never compacted.
 pub(super) const COMPACTION_MIN_BYTES: u64 = 256 * 1024;
@@ -227,6 +227,13 @@ impl Shard {
             locked.view.compact(shared)?;
         }
         Ok((applied, planned))
+    }
+
+    /// Rewrites the shard with only its live records now, whatever its dead bytes (under its
+    /// flock, after reading what others appended).
+    pub(super) fn compact_now(&mut self, shared: &Shared) -> Result<()> {
+        let locked = self.exclusive(shared)?;
+        locked.view.compact(shared)
     }
 
     /// Replaces the shard with an empty file; returns the keys it held.

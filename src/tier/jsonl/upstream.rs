@@ -97,6 +97,9 @@ fn upstream_record(line: &[u8], crypto: &Crypto) -> Option<Record> {
         #[serde(default)]
         password: Option<String>,
     }
+    if !super::record::is_object_text(line) {
+        return None;
+    }
     let mut rec: Record = serde_json::from_slice(line).ok()?;
     if rec.key.is_empty() {
         return None;

@@ -2,7 +2,8 @@
 //!
 //! Reading is strict where upstream's schema is (`NOT NULL` columns must hold a value of the
 //! right type) and lenient where it is not: a `NULL` in a column with a `DEFAULT` reads as that
-//! default, as a row written by an older proxywhirl may hold. Datetimes are REAL epoch seconds
+//! default, as a row written by an older proxywhirl may hold. A negative counter or TTL is damage,
+//! as in the JSONL tier (an entry's bounds, docs/FORMAT.md §2.1). Datetimes are REAL epoch seconds
 //! (an INTEGER is accepted), rounded to the microsecond. Credentials are the Fernet token's ASCII,
 //! BLOB as upstream writes it or TEXT.
 
@@ -107,6 +108,19 @@ fn integer_or_zero(row: &Row<'_>, i: usize) -> Decoded<i64> {
     Ok(optional_integer(row, i)?.unwrap_or(0))
 }
 
+/// A counter or the TTL: never negative (an entry's bounds, as the JSONL tier and `put` check).
+fn non_negative(i: usize, n: i64) -> Decoded<i64> {
+    if n < 0 {
+        Err(corrupt(i, "a negative count"))
+    } else {
+        Ok(n)
+    }
+}
+
+fn counter(row: &Row<'_>, i: usize) -> Decoded<i64> {
+    non_negative(i, integer_or_zero(row, i)?)
+}
+
 /// The token text of a credential column; `Err(Crypto)` for bytes that cannot be a token.
 fn token(row: &Row<'_>, i: usize) -> Decoded<Option<String>> {
     let bytes = match value(row, i)? {
@@ -155,20 +169,20 @@ pub(super) fn decode(row: &Row<'_>, crypto: &Crypto) -> Decoded<CacheEntry> {
         source: text(row, 4)?,
         fetch_time: time(row, 5)?,
         last_accessed: time(row, 6)?,
-        access_count: integer_or_zero(row, 7)?,
-        ttl_seconds: integer(row, 8)?,
+        access_count: counter(row, 7)?,
+        ttl_seconds: non_negative(8, integer(row, 8)?)?,
         expires_at: time(row, 9)?,
         health_status,
-        failure_count: integer_or_zero(row, 11)?,
+        failure_count: counter(row, 11)?,
         evicted_from_l1: integer_or_zero(row, 12)? != 0,
         last_health_check: optional_time(row, 13)?,
-        consecutive_health_failures: integer_or_zero(row, 14)?,
-        consecutive_health_successes: integer_or_zero(row, 15)?,
-        recovery_attempt: integer_or_zero(row, 16)?,
+        consecutive_health_failures: counter(row, 14)?,
+        consecutive_health_successes: counter(row, 15)?,
+        recovery_attempt: counter(row, 16)?,
         next_check_time: optional_time(row, 17)?,
         last_health_error: optional_text(row, 18)?,
-        total_health_checks: integer_or_zero(row, 19)?,
-        total_health_check_failures: integer_or_zero(row, 20)?,
+        total_health_checks: counter(row, 19)?,
+        total_health_check_failures: counter(row, 20)?,
     };
     entry.username = decrypt(crypto, username)?;
     entry.password = decrypt(crypto, password)?;
@@ -316,6 +330,9 @@ mod tests {
             (10, "'sleepy'"),
             (2, "7"),
             (18, "x'00'"),
+            (7, "-1"),
+            (8, "-60"),
+            (20, "-1.0"),
         ];
         for (column, value) in cases {
             let mut row = minimal_row();
