@@ -479,11 +479,14 @@ fn writers_racing_a_removed_directory_never_leave_a_stale_value() {
     }
     fs::remove_dir_all(&config.l2_cache_dir).unwrap();
     fs::create_dir(&config.l2_cache_dir).unwrap();
-    // Let the back-off pass now and then while the writers go on, until L2 was seen degraded
-    // and then back.
+    // Until L2 is seen degraded the clock stands still, so a degraded L2 stays degraded until
+    // this loop has seen it (sampling while the back-off passed could miss a short outage on a
+    // loaded machine). Then the back-off is let pass now and then, until L2 is back.
     let mut seen_degraded = false;
     while !healed.load(SeqCst) && Instant::now() < until {
-        clock.advance_micros(PAST_BACKOFF_SECS * 1_000_000);
+        if seen_degraded {
+            clock.advance_micros(PAST_BACKOFF_SECS * 1_000_000);
+        }
         std::thread::sleep(Duration::from_millis(5));
         let degraded = cache.statistics().l2_degraded;
         seen_degraded |= degraded;
