@@ -241,7 +241,7 @@ pub extern "C" fn pw_cache_get(
             .manager
             .get(key)?
             .ok_or_else(|| Error::NotFound(format!("no entry under key {key:?}")))?;
-        *out = into_c_string(entry.to_json(Credentials::Plain))?;
+        *out = into_c_string(entry.to_json(Credentials::Plain));
         Ok(())
     })
 }
@@ -356,7 +356,7 @@ pub extern "C" fn pw_cache_get_statistics(
         let out = unsafe { out_ptr(out_stats_json, "out_stats_json") }?;
         // SAFETY: the header's contract: `cache` is NULL or a live handle.
         let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
-        *out = into_c_string(cache.manager.statistics().to_json())?;
+        *out = into_c_string(cache.manager.statistics().to_json());
         Ok(())
     })
 }
@@ -398,9 +398,9 @@ pub extern "C" fn pw_cache_warm_from_file(
         // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
         let path = unsafe { text_arg(path, "path") }?;
         let ttl = (ttl_override_seconds >= 0).then_some(ttl_override_seconds);
-        let counts = cache.manager.warm_from_file(Path::new(path), ttl)?;
+        let report = cache.manager.warm_from_file(Path::new(path), ttl)?;
         if let Some(out) = out {
-            *out = into_c_string(counts.to_json())?;
+            *out = into_c_string(report.to_json());
         }
         Ok(())
     })
@@ -472,7 +472,7 @@ pub extern "C" fn pw_cache_export_to_file(
             .manager
             .export_to_file(Path::new(path), options.include_credentials)?;
         if let Some(out) = out {
-            *out = into_c_string(counts.to_json())?;
+            *out = into_c_string(counts.to_json());
         }
         Ok(())
     })
@@ -531,7 +531,7 @@ pub extern "C" fn pw_generate_cache_key(
         let out = unsafe { out_ptr(out_key, "out_key") }?;
         // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
         let url = unsafe { text_arg(proxy_url, "proxy_url") }?;
-        *out = into_c_string(generate_cache_key(url))?;
+        *out = into_c_string(generate_cache_key(url));
         Ok(())
     })
 }
