@@ -59,7 +59,10 @@ pub use entry::{CacheEntry, Credentials, EntryInput, HealthStatus, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;
 pub use manager::single_tier::TierLevel;
-pub use manager::{CacheManager, ExportCounts, TtlManager, WRITE_BACK_BATCH, WarmCounts};
+pub use manager::{
+    CacheManager, ClosedHandleStatistics, ExportCounts, StoreSummary, TierTotals, TtlManager,
+    WRITE_BACK_BATCH, WarmCounts,
+};
 
 /// The background sweeper (kept as a path of its own for Rust users).
 pub mod ttl {

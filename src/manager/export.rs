@@ -19,7 +19,8 @@ use crate::fsutil;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExportCounts {
     pub exported: u64,
-    /// Stored records that could not be read (corrupt, or a credential under another key).
+    /// Entries that could not be read in any tier (corrupt, or a credential under another
+    /// key), each key once: `exported + failed` is the number of live entries.
     pub failed: u64,
 }
 

@@ -12,11 +12,14 @@
 //! - [`slot`]: a persistent tier's degradation, back-off and recovery;
 //! - [`missed`]: what a degraded tier missed, journaled so it is repaired after a restart;
 //! - [`locks`]: the striped per-key locks that serialise operations on one key;
-//! - [`sweeper`]: the background thread that sweeps expired entries (`TtlManager`).
+//! - [`sweeper`]: the background thread that sweeps expired entries (`TtlManager`);
+//! - [`summary`]: what the cache holds, read from the tiers (for statistics across processes);
+//! - [`closed_handles`]: every closed handle's counters, added up in a file beside the cache.
 //!
 //! How a get, a put and a sweep flow through the tiers, and the invariants they keep, are in
 //! docs/architecture.md.
 
+mod closed_handles;
 mod coherence;
 mod engine;
 mod export;
@@ -26,6 +29,7 @@ mod locks;
 mod missed;
 pub mod single_tier;
 mod slot;
+mod summary;
 mod sweeper;
 mod warm;
 mod write_back;
@@ -40,8 +44,10 @@ use crate::stats::CacheStatistics;
 use crate::time::{Clock, SystemClock};
 
 pub use crate::config::MAX_CLEANUP_INTERVAL_SECONDS;
+pub use closed_handles::{ClosedHandleStatistics, FILE_NAME as TOTALS_FILE_NAME, TierTotals};
 pub(crate) use engine::Engine;
 pub use export::ExportCounts;
+pub use summary::StoreSummary;
 pub use sweeper::TtlManager;
 pub use warm::WarmCounts;
 pub use write_back::WRITE_BACK_BATCH;
@@ -157,9 +163,29 @@ impl CacheManager {
         self.engine.l1_trusted()
     }
 
-    /// Exact statistics, sizes counted now.
+    /// Exact statistics, sizes counted now. The counters are this handle's, since it opened;
+    /// [`CacheManager::closed_handle_statistics`] has those of every handle that closed.
     pub fn statistics(&self) -> CacheStatistics {
         self.engine.statistics()
+    }
+
+    /// What the cache holds, read from every tier (one pass over all entries): entries per
+    /// tier, distinct and live entries, health states, expired entries not yet swept, the next
+    /// expiry. The same in every process.
+    pub fn summary(&self) -> StoreSummary {
+        self.engine.summary()
+    }
+
+    /// The counters of every handle on this cache that has closed, added up: each handle adds
+    /// its own when it is dropped, to `pwcache_stats.json` in `l2_cache_dir`. `None` before the
+    /// first one has.
+    pub fn closed_handle_statistics(&self) -> Result<Option<ClosedHandleStatistics>> {
+        self.engine.totals_file().read()
+    }
+
+    /// Starts the closed handles' totals again (removes `pwcache_stats.json`).
+    pub fn reset_closed_handle_statistics(&self) -> Result<()> {
+        self.engine.totals_file().reset()
     }
 
     /// Removes expired entries from every tier; returns the number of distinct keys removed.
