@@ -12,12 +12,13 @@ Exit status:
   1    an error (the message is on stderr), including a cache that does not exist yet
   2    bad usage (unknown option, missing argument)
   3    not found: no live entry under that key (get, delete, invalidate)
-  4    a stored credential cannot be decrypted: the cache was written with another
-       encryption key (get, export)
+  4    warm: nothing was loaded, or rows failed (each is listed)
+  5    a stored credential cannot be decrypted: the cache was written with another
+       encryption key (get)
   130  interrupted by Ctrl-C (warm, export: what was stored is printed)";
 
 pub const NOT_FOUND: u8 = 3;
-pub const WRONG_KEY: u8 = 4;
+pub const WRONG_KEY: u8 = 5;
 pub const INTERRUPTED: u8 = 130;
 
 /// Why a command failed: its message and exit status.

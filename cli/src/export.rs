@@ -2,15 +2,15 @@
 //! exists (no directories are created), is not replaced unless `--force` says so, and appears
 //! whole or not at all. A record that cannot be read (corrupt, or a credential under another
 //! encryption key) makes the export an error: the file is written, the count of what is missing
-//! is printed, and the exit status is 1 (4 when the records were under another key).
+//! is printed, and the exit status is 1. Ctrl-C stops it: nothing is written, exit status 130.
 
 use std::io::Write;
 use std::path::Path;
 
 use pwcache::CacheManager;
 
-use crate::exit::Failure;
-use crate::{print, progress};
+use crate::exit::{Failure, INTERRUPTED};
+use crate::{interrupt, print, progress};
 
 /// Refuses a destination that would need new directories or would replace a file unasked.
 pub fn check_destination(file: &Path, force: bool) -> Result<(), Failure> {
@@ -63,13 +63,28 @@ pub fn run(
             "masked"
         }
     );
+    let stop = interrupt::on_ctrl_c();
     let bar = progress::bar("exporting");
-    let counts =
-        cache.export_to_file_with_progress(file, include_credentials, &mut |done, total| {
+    let result = cache.export_to_file_until(
+        file,
+        include_credentials,
+        &mut |done, total| {
             bar.set_length(total.max(done));
             bar.set_position(done);
-        })?;
+        },
+        &stop,
+    );
     bar.finish_and_clear();
+    let counts = match result {
+        Ok(counts) => counts,
+        Err(e) if interrupt::requested(&stop) => {
+            return Err(Failure::new(
+                INTERRUPTED,
+                format!("interrupted: {e}; the cache is unchanged"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     print(
         out,
         &format!(

@@ -10,6 +10,7 @@ mod demo;
 mod entries;
 mod exit;
 mod export;
+mod interrupt;
 mod logging;
 mod options;
 mod progress;

@@ -281,7 +281,7 @@ fn a_wrong_encryption_key_is_reported_as_such_and_export_counts_add_up() {
     with(KEY_B)
         .args(["get", "--url", "http://10.0.0.1:1"])
         .assert()
-        .code(4)
+        .code(5)
         .stderr(
             predicate::str::contains("another key")
                 .and(predicate::str::contains("PROXYWHIRL_CACHE_ENCRYPTION_KEY")),

@@ -36,6 +36,7 @@ mod write_back;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::config::CacheConfig;
 use crate::entry::{CacheEntry, EntryInput};
@@ -196,7 +197,13 @@ impl CacheManager {
     /// Loads proxies from a `.json` (an array of objects), `.jsonl` (one object a line) or
     /// `.csv` (a header row) file; each needs a `proxy_url`.
     pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmCounts> {
-        warm::warm_from_file(&self.engine, path, ttl_override, &mut |_, _| {})
+        warm::warm_from_file(
+            &self.engine,
+            path,
+            ttl_override,
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
     }
 
     /// [`CacheManager::warm_from_file`], calling `progress(done, total)` as it goes (bytes of the
@@ -207,13 +214,36 @@ impl CacheManager {
         ttl_override: Option<i64>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<WarmCounts> {
-        warm::warm_from_file(&self.engine, path, ttl_override, progress)
+        let never = AtomicBool::new(false);
+        warm::warm_from_file(&self.engine, path, ttl_override, progress, &never)
+    }
+
+    /// [`CacheManager::warm_from_file_with_progress`] that stops reading once `stop` is set
+    /// (from a signal handler, another thread), at the next point where every row read so far
+    /// is stored: the counts returned are then exactly what the tiers hold from this file, and
+    /// the last `progress(done, _)` says how far it read. The caller knows it stopped by its
+    /// flag.
+    pub fn warm_from_file_until(
+        &self,
+        path: &Path,
+        ttl_override: Option<i64>,
+        progress: &mut dyn FnMut(u64, u64),
+        stop: &AtomicBool,
+    ) -> Result<WarmCounts> {
+        warm::warm_from_file(&self.engine, path, ttl_override, progress, stop)
     }
 
     /// Writes every live entry once, as JSON Lines, atomically (docs/FORMAT.md, exports). Reads
     /// nothing as a hit and changes nothing.
     pub fn export_to_file(&self, path: &Path, include_credentials: bool) -> Result<ExportCounts> {
-        export::export_to_file(&self.engine, path, include_credentials, &mut |_, _| {})
+        let never = AtomicBool::new(false);
+        export::export_to_file(
+            &self.engine,
+            path,
+            include_credentials,
+            &mut |_, _| {},
+            &never,
+        )
     }
 
     /// [`CacheManager::export_to_file`], calling `progress(written, estimated_total)`.
@@ -223,7 +253,21 @@ impl CacheManager {
         include_credentials: bool,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportCounts> {
-        export::export_to_file(&self.engine, path, include_credentials, progress)
+        let never = AtomicBool::new(false);
+        export::export_to_file(&self.engine, path, include_credentials, progress, &never)
+    }
+
+    /// [`CacheManager::export_to_file_with_progress`] that gives up once `stop` is set: the
+    /// file is then not written (an export is whole or not at all) and the error is an
+    /// [`Error::Io`] of kind `Interrupted` saying how many entries had been written.
+    pub fn export_to_file_until(
+        &self,
+        path: &Path,
+        include_credentials: bool,
+        progress: &mut dyn FnMut(u64, u64),
+        stop: &AtomicBool,
+    ) -> Result<ExportCounts> {
+        export::export_to_file(&self.engine, path, include_credentials, progress, stop)
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -93,9 +94,17 @@ struct Loader<'a> {
     ttl_override: Option<i64>,
     batch: Vec<CacheEntry>,
     counts: WarmCounts,
+    /// Set by the caller (Ctrl-C in the CLI) to stop between batches.
+    stop: &'a AtomicBool,
 }
 
 impl Loader<'_> {
+    /// Whether to stop reading now: asked to, and every row read so far is stored (or counted
+    /// as skipped or failed), so what the counts say is exactly what the tiers hold.
+    fn stopping(&self) -> bool {
+        self.batch.is_empty() && self.stop.load(Ordering::Relaxed)
+    }
+
     fn row(&mut self, row: Row) {
         let Some(proxy_url) = row.proxy_url.filter(|u| !u.is_empty()) else {
             self.counts.skipped += 1;
@@ -148,6 +157,7 @@ pub(super) fn warm_from_file(
     path: &Path,
     ttl_override: Option<i64>,
     progress: &mut dyn FnMut(u64, u64),
+    stop: &AtomicBool,
 ) -> Result<WarmCounts> {
     if path.as_os_str().is_empty() {
         return Err(Error::InvalidArgument("the path must not be empty".into()));
@@ -182,6 +192,7 @@ pub(super) fn warm_from_file(
         ttl_override,
         batch: Vec::with_capacity(BATCH),
         counts: WarmCounts::default(),
+        stop,
     };
     match format {
         Format::Json => warm_json(&mut loader, file, path, progress)?,
@@ -190,8 +201,13 @@ pub(super) fn warm_from_file(
     }
     loader.flush();
     log::info!(
-        "warmed from {}: {} loaded, {} skipped, {} failed",
+        "warmed from {}{}: {} loaded, {} skipped, {} failed",
         path.display(),
+        if stop.load(Ordering::Relaxed) {
+            " (stopped on request)"
+        } else {
+            ""
+        },
         loader.counts.loaded,
         loader.counts.skipped,
         loader.counts.failed
@@ -218,6 +234,10 @@ fn warm_json(
     };
     let total = items.len() as u64;
     for (i, item) in items.into_iter().enumerate() {
+        if loader.stopping() {
+            progress(i as u64, total);
+            return Ok(());
+        }
         loader.value(item);
         if (i + 1) % BATCH == 0 {
             progress(i as u64 + 1, total);
@@ -239,6 +259,9 @@ fn warm_jsonl(
     let mut done = 0u64;
     let mut first = true;
     loop {
+        if loader.stopping() {
+            return Ok(());
+        }
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
@@ -298,6 +321,9 @@ fn warm_csv(
     ];
     let mut record = csv::ByteRecord::new();
     loop {
+        if loader.stopping() {
+            return Ok(());
+        }
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}

@@ -22,6 +22,21 @@ pub fn bare(dir: &Path) -> Command {
     cmd
 }
 
+/// [`bare`] as a `std::process::Command`, for a child the test signals while it runs.
+pub fn child(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("pwcache"));
+    cmd.current_dir(dir)
+        .env_remove("PROXYWHIRL_CACHE_ENCRYPTION_KEY")
+        .env_remove("PROXYWHIRL_CACHE_KEY_PREVIOUS")
+        .env_remove("PWCACHE_PASSWORD")
+        .env_remove("RUST_LOG")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", dir.join("home"))
+        .env("TMPDIR", dir)
+        .env("PWCACHE_DIR", dir.join("store"));
+    cmd
+}
+
 /// The same; kept as the name the older tests use.
 pub fn pwcache(dir: &Path) -> Command {
     bare(dir)
