@@ -69,7 +69,7 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{CopyOutcome, Failures, Tier, TierContext, Usage, Version};
+use super::{CopyOutcome, Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 
 mod codec;
 mod identity;
@@ -719,21 +719,26 @@ impl Tier for SqliteTier {
         })
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
+    fn scan(&self, visit: &mut dyn FnMut(Scanned)) -> Result<()> {
         self.read("scan", |conn| {
             let mut stmt = conn.prepare_cached(&self.sql.scan)?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                visit(
-                    codec::decode(row, &self.ctx.crypto).map_err(|bad| match bad {
-                        Undecodable::Crypto(e) => e,
-                        Undecodable::Corrupt(reason) => Error::Storage(format!(
-                            "corrupt row in {} ({}): {reason}",
-                            self.schema.table(),
-                            self.path.display()
-                        )),
-                    }),
-                );
+                visit(codec::decode(row, &self.ctx.crypto).map_err(|bad| {
+                    // The key column alone may still be readable.
+                    let key = row.get::<_, String>(0).ok();
+                    Unreadable::new(
+                        key,
+                        match bad {
+                            Undecodable::Crypto(e) => e,
+                            Undecodable::Corrupt(reason) => Error::Storage(format!(
+                                "corrupt row in {} ({}): {reason}",
+                                self.schema.table(),
+                                self.path.display()
+                            )),
+                        },
+                    )
+                }));
             }
             Ok(())
         })
