@@ -88,7 +88,8 @@ pub fn run(
 
 fn list_problems(report: &WarmReport, file: &Path) {
     for problem in &report.problems {
-        eprintln!("pwcache: warning: {}: {problem}", file.display());
+        // The same line as the library's warning that -v shows.
+        eprintln!("pwcache: warn: warm {}: {problem}", file.display());
     }
     if report.problems_not_listed > 0 {
         eprintln!(
