@@ -1,4 +1,6 @@
-//! The JSONL L2 tier: format, sharing between handles, compaction, damage, capacity, upstream.
+//! The JSONL L2 tier: format, sharing shards between handles, compaction, damage, capacity,
+//! upstream. What every persistent tier does (round trips, handles, expiry, clear, scan, keys,
+//! modes) is in tests/tier_contract.rs.
 
 use std::fs;
 use std::io::Write;
@@ -10,11 +12,10 @@ use pwcache::crypto::Crypto;
 use pwcache::stats::{Counter, TierCounters};
 use pwcache::tier::jsonl::{JsonlTier, shard_file_name, shard_index};
 use pwcache::tier::{Tier, TierContext};
-use pwcache::{CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, Timestamp};
+use pwcache::{CacheEntry, Durability, EvictionPolicy, HealthStatus, Secret, Timestamp};
 
 const FIXTURES: &str = "tests/fixtures/proxywhirl-0.3.3";
 const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
-const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
 
 struct Opts {
     max: Option<u64>,
@@ -134,20 +135,13 @@ fn corruption(c: &TierCounters) -> u64 {
     c.get(Counter::EvictionsCorruption)
 }
 
+/// The round trip, the count and the absence of plain credentials are in the tier contract
+/// (tests/tier_contract.rs); this is the line a record is.
 #[test]
-fn full_entry_round_trips_and_no_credential_is_on_disk_in_plain_text() {
+fn a_record_is_one_json_line_with_fernet_tokens_and_no_field_for_an_absent_credential() {
     let dir = tempfile::tempdir().unwrap();
     let tier = open(dir.path());
-    let e = full_entry("k1");
-    tier.put(&e).unwrap();
-    assert_eq!(tier.get("k1").unwrap(), Some(e.clone()));
-    assert_eq!(tier.get("absent").unwrap(), None);
-    assert_eq!(tier.len().unwrap(), 1);
-
-    let text = all_files_text(dir.path());
-    assert!(!text.contains("alice-the-user"));
-    assert!(!text.contains("p@ss"));
-    assert!(!text.contains("wörd"));
+    tier.put(&full_entry("k1")).unwrap();
     let line = fs::read_to_string(shard_path(dir.path(), "k1")).unwrap();
     assert_eq!(line.lines().count(), 1);
     assert!(line.starts_with(r#"{"key":"k1","proxy_url":"socks5://proxy.example.net:1080","source":"fetched","fetch_time":"#));
@@ -173,54 +167,13 @@ fn full_entry_round_trips_and_no_credential_is_on_disk_in_plain_text() {
     assert_eq!(tier.get("k2").unwrap(), Some(entry("k2")));
 }
 
+/// Two handles append to one shard file in turn; each reads every record, its own and the
+/// other's. (What two handles see of each other's puts and deletes is in the tier contract.)
 #[test]
-fn entries_persist_across_reopen_and_deletes_too() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let tier = open(dir.path());
-        tier.put_many(&[full_entry("a"), entry("b"), entry("c")])
-            .unwrap();
-        let mut b2 = entry("b");
-        b2.access_count = 42;
-        tier.put(&b2).unwrap();
-        assert!(tier.delete("c").unwrap());
-        assert!(!tier.delete("c").unwrap());
-    }
-    let tier = open(dir.path());
-    assert_eq!(tier.len().unwrap(), 2);
-    assert_eq!(tier.get("a").unwrap(), Some(full_entry("a")));
-    assert_eq!(tier.get("b").unwrap().unwrap().access_count, 42);
-    assert_eq!(tier.get("c").unwrap(), None);
-}
-
-#[test]
-fn put_many_with_a_repeated_key_keeps_the_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let tier = open(dir.path());
-    let mut second = entry("k");
-    second.source = "second".into();
-    tier.put_many(&[entry("k"), second.clone()]).unwrap();
-    assert_eq!(tier.get("k").unwrap(), Some(second.clone()));
-    assert_eq!(tier.len().unwrap(), 1);
-    assert_eq!(open(dir.path()).get("k").unwrap(), Some(second));
-}
-
-#[test]
-fn two_live_handles_see_each_others_puts_and_deletes() {
+fn appends_from_two_handles_to_one_shard_are_all_read_by_both() {
     let dir = tempfile::tempdir().unwrap();
     let h1 = open(dir.path());
     let h2 = open(dir.path());
-    h1.put(&full_entry("x")).unwrap();
-    assert_eq!(h2.get("x").unwrap(), Some(full_entry("x")));
-    assert_eq!(h2.len().unwrap(), 1);
-    let mut newer = entry("x");
-    newer.access_count = 5;
-    h2.put(&newer).unwrap();
-    assert_eq!(h1.get("x").unwrap(), Some(newer));
-    assert!(h1.delete("x").unwrap());
-    assert_eq!(h2.get("x").unwrap(), None);
-    assert_eq!(h2.len().unwrap(), 0);
-    // Interleaved appends to one shard from both handles.
     let keys = keys_in_same_shard(6);
     for (i, k) in keys.iter().enumerate() {
         let h = if i % 2 == 0 { &h1 } else { &h2 };
@@ -230,29 +183,6 @@ fn two_live_handles_see_each_others_puts_and_deletes() {
         assert_eq!(h1.get(k).unwrap(), Some(entry(k)));
         assert_eq!(h2.get(k).unwrap(), Some(entry(k)));
     }
-}
-
-#[test]
-fn handles_on_many_threads_agree() {
-    let dir = tempfile::tempdir().unwrap();
-    let h1 = Arc::new(open(dir.path()));
-    let h2 = Arc::new(open(dir.path()));
-    let threads: Vec<_> = (0..4)
-        .map(|n| {
-            let h = if n % 2 == 0 { h1.clone() } else { h2.clone() };
-            std::thread::spawn(move || {
-                for i in 0..50 {
-                    h.put(&entry(&format!("t{n}-{i}"))).unwrap();
-                }
-            })
-        })
-        .collect();
-    for th in threads {
-        th.join().unwrap();
-    }
-    assert_eq!(h1.len().unwrap(), 200);
-    assert_eq!(h2.len().unwrap(), 200);
-    assert_eq!(open(dir.path()).len().unwrap(), 200);
 }
 
 /// Rewrites one key in one shard until the shard has been compacted.
@@ -437,34 +367,6 @@ fn a_record_that_fails_to_decode_on_get_is_dropped_and_counted() {
     );
 }
 
-#[test]
-fn a_wrong_key_is_a_crypto_error_and_the_record_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    open(dir.path()).put(&full_entry("k")).unwrap();
-    let (wrong, c) = open_with(
-        dir.path(),
-        Opts {
-            key: OTHER_KEY,
-            ..Opts::default()
-        },
-    );
-    let err = wrong.get("k").unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Crypto);
-    assert_eq!(corruption(&c), 0);
-    assert_eq!(wrong.len().unwrap(), 1);
-    let mut errors = 0;
-    wrong
-        .scan(&mut |r| {
-            if let Err(e) = r {
-                assert_eq!(e.kind(), ErrorKind::Crypto);
-                errors += 1;
-            }
-        })
-        .unwrap();
-    assert_eq!(errors, 1);
-    assert_eq!(open(dir.path()).get("k").unwrap(), Some(full_entry("k")));
-}
-
 fn surviving(dir: &Path, keys: &[&str]) -> Vec<String> {
     let tier = open(dir);
     keys.iter()
@@ -566,75 +468,15 @@ fn lru_order_is_rebuilt_from_last_accessed_at_open() {
     );
 }
 
+/// The modes of the files and directories a tier creates are in the tier contract; a shard
+/// written anew by compaction keeps 0600, and the directory holds the shards and their locks.
 #[test]
-fn remove_expired_takes_keys_up_to_and_including_now() {
-    let dir = tempfile::tempdir().unwrap();
-    let tier = open(dir.path());
-    let now = t("2026-11-24T05:00:00Z");
-    let mut at_now = entry("at-now");
-    at_now.expires_at = now;
-    let mut before = entry("before");
-    before.expires_at = Timestamp::from_micros(now.as_micros() - 1).unwrap();
-    let mut after = entry("after");
-    after.expires_at = Timestamp::from_micros(now.as_micros() + 1).unwrap();
-    tier.put_many(&[at_now, before, after.clone()]).unwrap();
-    let other = open(dir.path());
-
-    let just_before = Timestamp::from_micros(now.as_micros() - 1).unwrap();
-    assert_eq!(tier.remove_expired(just_before).unwrap(), ["before"]);
-    let mut gone = tier.remove_expired(now).unwrap();
-    gone.sort();
-    assert_eq!(gone, ["at-now"]);
-    assert!(tier.remove_expired(now).unwrap().is_empty());
-    assert_eq!(other.len().unwrap(), 1);
-    assert_eq!(other.get("after").unwrap(), Some(after));
-}
-
-#[test]
-fn clear_returns_the_keys_and_every_handle_sees_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let h1 = open(dir.path());
-    let h2 = open(dir.path());
-    h1.put_many(&[entry("a"), entry("b"), entry("c")]).unwrap();
-    assert_eq!(h2.len().unwrap(), 3);
-    let mut keys = h2.clear().unwrap();
-    keys.sort();
-    assert_eq!(keys, ["a", "b", "c"]);
-    assert_eq!(h1.len().unwrap(), 0);
-    assert_eq!(h1.get("a").unwrap(), None);
-    h1.put(&entry("z")).unwrap();
-    assert_eq!(h2.get("z").unwrap(), Some(entry("z")));
-    assert_eq!(open(dir.path()).len().unwrap(), 1);
-}
-
-#[test]
-fn scan_visits_every_live_entry_without_changing_anything() {
-    let dir = tempfile::tempdir().unwrap();
-    let tier = open(dir.path());
-    tier.put_many(&[full_entry("a"), entry("b"), entry("c")])
-        .unwrap();
-    tier.delete("b").unwrap();
-    let files_before = all_files_text(dir.path());
-    let mut seen = Vec::new();
-    tier.scan(&mut |r| seen.push(r.unwrap())).unwrap();
-    seen.sort_by(|x, y| x.key.cmp(&y.key));
-    assert_eq!(seen, [full_entry("a"), entry("c")]);
-    assert_eq!(all_files_text(dir.path()), files_before);
-}
-
-#[test]
-fn files_are_0600_and_directories_0700() {
+fn a_compacted_shard_is_0600_among_16_shards_and_16_lock_files() {
     let base = tempfile::tempdir().unwrap();
     let dir = base.path().join("one").join("two");
     let tier = open(&dir);
     tier.put(&full_entry("k")).unwrap();
     rewrite_until_compacted(&tier, &dir, &full_entry("k"));
-    for d in [base.path().join("one"), dir.clone()] {
-        assert_eq!(
-            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-    }
     let mut files = 0;
     for e in fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
