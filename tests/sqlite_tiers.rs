@@ -1,5 +1,7 @@
 //! The SQLite tiers (L2 `l2_cache`, L3 `cache_entries`): upstream's files, upstream's schemas,
-//! capacity, expiry, damaged data and file modes.
+//! capacity and eviction order, damaged data and the modes of the WAL files. What every
+//! persistent tier does (round trips, handles, expiry, clear, scan, keys, modes) is in
+//! tests/tier_contract.rs.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,7 +22,6 @@ const FIXTURES: &str = concat!(
     "/tests/fixtures/proxywhirl-0.3.3"
 );
 const TEST_KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
-const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
 
 const L2_COLUMNS: [&str; 13] = [
     "key",
@@ -152,55 +153,6 @@ fn column_names(conn: &Connection, table: &str) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-fn all_file_bytes(path: &Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal"] {
-        let p = PathBuf::from(format!("{}{suffix}", path.display()));
-        if let Ok(b) = fs::read(p) {
-            bytes.extend(b);
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
-#[test]
-fn full_entry_round_trips_in_both_schemas_without_plaintext_credentials() {
-    for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(name);
-        let (tier, _) = open(&path, schema);
-        let e = full_entry();
-        tier.put(&e).unwrap();
-        assert_eq!(tier.get("full").unwrap(), Some(e.clone()), "{schema:?}");
-        let mut scanned = Vec::new();
-        tier.scan(&mut |r| scanned.push(r.unwrap())).unwrap();
-        assert_eq!(scanned, vec![e.clone()]);
-        let bytes = all_file_bytes(&path);
-        assert!(
-            contains(&bytes, "socks5://10.1.2.3:1080"),
-            "data is in the files read"
-        );
-        assert!(
-            !contains(&bytes, "alice-user"),
-            "{schema:?}: plaintext username on disk"
-        );
-        assert!(
-            !contains(&bytes, "p@ss:w"),
-            "{schema:?}: plaintext password on disk"
-        );
-        // A reopened handle reads the same entry.
-        drop(tier);
-        let (again, _) = open(&path, schema);
-        assert_eq!(again.get("full").unwrap(), Some(e));
-    }
 }
 
 #[test]
@@ -480,21 +432,6 @@ fn l3_update_keeps_created_at_and_moves_updated_at() {
 }
 
 #[test]
-fn two_handles_on_one_file_see_each_others_writes() {
-    for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(name);
-        let (a, _) = open(&path, schema);
-        let (b, _) = open(&path, schema);
-        a.put(&full_entry()).unwrap();
-        assert_eq!(b.get("full").unwrap(), Some(full_entry()));
-        assert!(b.delete("full").unwrap());
-        assert_eq!(a.get("full").unwrap(), None);
-        assert_eq!(a.len().unwrap(), 0);
-    }
-}
-
-#[test]
 fn the_capacity_holds_when_another_handle_writes_too() {
     for (schema, name) in schemas() {
         let dir = tempfile::tempdir().unwrap();
@@ -621,45 +558,6 @@ fn one_batch_larger_than_the_capacity_keeps_the_capacity() {
 }
 
 #[test]
-fn remove_expired_takes_expires_at_equal_to_now_and_keeps_one_microsecond_later() {
-    for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, _) = open(&dir.path().join(name), schema);
-        let boundary = t("2026-11-24T05:06:07.123457Z");
-        let mut at = entry("at", t0(), 0);
-        at.expires_at = boundary;
-        let mut later = entry("later", t0(), 0);
-        later.expires_at = Timestamp::from_micros(boundary.as_micros() + 1).unwrap();
-        tier.put_many(&[at, later]).unwrap();
-        let before = Timestamp::from_micros(boundary.as_micros() - 1).unwrap();
-        assert!(tier.remove_expired(before).unwrap().is_empty());
-        assert_eq!(tier.remove_expired(boundary).unwrap(), ["at"], "{schema:?}");
-        assert_eq!(keys(&tier), ["later"]);
-        assert_eq!(
-            tier.remove_expired(Timestamp::from_micros(boundary.as_micros() + 1).unwrap())
-                .unwrap(),
-            ["later"]
-        );
-        assert_eq!(tier.len().unwrap(), 0);
-    }
-}
-
-#[test]
-fn clear_returns_the_keys_removed() {
-    for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, _) = open(&dir.path().join(name), schema);
-        tier.put_many(&[entry("x", t0(), 0), entry("y", t0(), 0)])
-            .unwrap();
-        let mut cleared = tier.clear().unwrap();
-        cleared.sort();
-        assert_eq!(cleared, ["x", "y"]);
-        assert_eq!(tier.len().unwrap(), 0);
-        assert!(tier.clear().unwrap().is_empty());
-    }
-}
-
-#[test]
 fn corrupt_rows_are_dropped_counted_and_read_as_misses() {
     for (schema, name) in schemas() {
         let dir = tempfile::tempdir().unwrap();
@@ -705,34 +603,6 @@ fn corrupt_rows_are_dropped_counted_and_read_as_misses() {
         assert_eq!(counters.get(Counter::EvictionsCorruption), 5);
         assert_eq!(tier.len().unwrap(), 1);
         assert!(tier.get("good").unwrap().is_some());
-    }
-}
-
-#[test]
-fn a_credential_under_another_key_is_a_crypto_error_and_the_row_is_kept() {
-    for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(name);
-        let (tier, _) = open(&path, schema);
-        tier.put(&full_entry()).unwrap();
-        drop(tier);
-        let (ctx, counters) = ctx_with(OTHER_KEY, None, EvictionPolicy::Lru, dir.path());
-        let wrong = SqliteTier::open(&path, schema, ctx).unwrap();
-        let err = wrong.get("full").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Crypto);
-        assert!(!err.to_string().contains("alice"));
-        assert_eq!(wrong.len().unwrap(), 1);
-        assert_eq!(counters.get(Counter::EvictionsCorruption), 0);
-        let mut errors = 0;
-        wrong
-            .scan(&mut |r| {
-                assert_eq!(r.unwrap_err().kind(), ErrorKind::Crypto);
-                errors += 1;
-            })
-            .unwrap();
-        assert_eq!(errors, 1);
-        let (right, _) = open(&path, schema);
-        assert_eq!(right.get("full").unwrap(), Some(full_entry()));
     }
 }
 
@@ -821,52 +691,23 @@ fn a_legacy_l3_table_gets_the_health_columns_in_upstreams_order() {
     assert_eq!(tier.get("full").unwrap(), Some(full_entry()));
 }
 
+/// The modes of the database and the directories a tier creates are in the tier contract
+/// (tests/tier_contract.rs), which looks after the last handle closed; while one is open, the
+/// write-ahead log and its shared-memory index exist, and they are 0600 too.
 #[test]
-fn created_files_are_0600_and_directories_0700() {
+fn the_wal_and_shm_files_of_an_open_database_are_0600() {
     for (schema, name) in schemas() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a").join("b").join(name);
+        let path = dir.path().join(name);
         let (tier, _) = open(&path, schema);
         tier.put(&entry("k", t0(), 0)).unwrap();
         let _ = tier.get("k").unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir.path().join("a")), 0o700);
-        assert_eq!(mode(&dir.path().join("a").join("b")), 0o700);
-        assert_eq!(mode(&path), 0o600);
         for suffix in ["-wal", "-shm"] {
             let p = PathBuf::from(format!("{}{suffix}", path.display()));
             assert_eq!(mode(&p), 0o600, "{}", p.display());
         }
     }
-}
-
-#[test]
-fn many_threads_read_and_write_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (tier, _) = open_bounded(
-        &dir.path().join("l3.db"),
-        Schema::L3,
-        Some(50),
-        EvictionPolicy::Lru,
-    );
-    let tier = Arc::new(tier);
-    let handles: Vec<_> = (0..4)
-        .map(|n| {
-            let tier = tier.clone();
-            std::thread::spawn(move || {
-                for i in 0..40 {
-                    let key = format!("t{n}-{i}");
-                    tier.put(&entry(&key, t0().plus_seconds(i), 0)).unwrap();
-                    let _ = tier.get(&key).unwrap();
-                    tier.len().unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-    assert_eq!(tier.len().unwrap(), 50);
 }
 
 #[test]
