@@ -8,47 +8,23 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use pwcache::crypto::Crypto;
+mod common;
+
+use common::tiers::{TierOptions, tier_context};
 use pwcache::stats::{Counter, TierCounters};
+use pwcache::tier::Tier;
 use pwcache::tier::jsonl::{JsonlTier, shard_file_name, shard_index};
-use pwcache::tier::{Tier, TierContext};
 use pwcache::{CacheEntry, Durability, EvictionPolicy, HealthStatus, Secret, Timestamp};
 
 const FIXTURES: &str = "tests/fixtures/proxywhirl-0.3.3";
-const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 
-struct Opts {
-    max: Option<u64>,
-    policy: EvictionPolicy,
-    durability: Durability,
-    key: &'static str,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Opts {
-            max: None,
-            policy: EvictionPolicy::Lru,
-            durability: Durability::Normal,
-            key: KEY,
-        }
-    }
-}
-
-fn open_with(dir: &Path, o: Opts) -> (JsonlTier, Arc<TierCounters>) {
-    let counters = Arc::new(TierCounters::new(true));
-    let ctx = TierContext {
-        max_entries: o.max,
-        eviction_policy: o.policy,
-        durability: o.durability,
-        crypto: Arc::new(Crypto::new(Some(o.key), dir).unwrap()),
-        counters: counters.clone(),
-    };
+fn open_with(dir: &Path, options: TierOptions) -> (JsonlTier, Arc<TierCounters>) {
+    let (ctx, counters) = tier_context(dir, &options);
     (JsonlTier::open(dir, ctx).unwrap(), counters)
 }
 
 fn open(dir: &Path) -> JsonlTier {
-    open_with(dir, Opts::default()).0
+    open_with(dir, TierOptions::default()).0
 }
 
 fn t(text: &str) -> Timestamp {
@@ -66,25 +42,7 @@ fn entry(key: &str) -> CacheEntry {
 }
 
 fn full_entry(key: &str) -> CacheEntry {
-    let mut e = entry(key);
-    e.proxy_url = "socks5://proxy.example.net:1080".into();
-    e.username = Secret::new("alice-the-user");
-    e.password = Secret::new("p@ss:wörd/secret");
-    e.source = "fetched".into();
-    e.last_accessed = t("2026-11-24T01:30:00.123456Z");
-    e.access_count = 7;
-    e.health_status = HealthStatus::Degraded;
-    e.failure_count = 2;
-    e.evicted_from_l1 = true;
-    e.last_health_check = Some(t("2026-11-24T01:20:00.5Z"));
-    e.consecutive_health_failures = 3;
-    e.consecutive_health_successes = 4;
-    e.recovery_attempt = 5;
-    e.next_check_time = Some(t("2026-11-24T02:00:00Z"));
-    e.last_health_error = Some("timeout \"quoted\"\nnewline".into());
-    e.total_health_checks = 9;
-    e.total_health_check_failures = 6;
-    e
+    common::tiers::full_entry(key, entry(key).fetch_time)
 }
 
 /// Keys that all live in the shard of `like`.
@@ -144,7 +102,9 @@ fn a_record_is_one_json_line_with_fernet_tokens_and_no_field_for_an_absent_crede
     tier.put(&full_entry("k1")).unwrap();
     let line = fs::read_to_string(shard_path(dir.path(), "k1")).unwrap();
     assert_eq!(line.lines().count(), 1);
-    assert!(line.starts_with(r#"{"key":"k1","proxy_url":"socks5://proxy.example.net:1080","source":"fetched","fetch_time":"#));
+    assert!(line.starts_with(
+        r#"{"key":"k1","proxy_url":"socks5://10.1.2.3:1080","source":"fetched","fetch_time":"#
+    ));
     assert!(line.contains(r#""total_health_check_failures":6,"username_encrypted":"#));
     assert!(line.contains(r#"","password_encrypted":"gAAAAA"#));
     let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
@@ -256,7 +216,7 @@ fn a_torn_last_line_is_ignored_then_cut_away_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_in_same_shard(3);
     let path = shard_path(dir.path(), &keys[0]);
-    let (h1, c1) = open_with(dir.path(), Opts::default());
+    let (h1, c1) = open_with(dir.path(), TierOptions::default());
     h1.put(&entry(&keys[0])).unwrap();
     let good_len = fs::metadata(&path).unwrap().len();
     let torn = br#"{"key":"torn","proxy_url":"http://h:1","expires_at":"2030-01-0"#;
@@ -272,7 +232,7 @@ fn a_torn_last_line_is_ignored_then_cut_away_at_open() {
     assert_eq!(corruption(&c1), 0);
     drop(h1);
 
-    let (h2, c2) = open_with(dir.path(), Opts::default());
+    let (h2, c2) = open_with(dir.path(), TierOptions::default());
     assert_eq!(corruption(&c2), 1);
     assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
     assert_eq!(h2.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
@@ -284,8 +244,8 @@ fn a_torn_line_left_by_a_crashed_writer_does_not_swallow_the_next_record() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_in_same_shard(2);
     let path = shard_path(dir.path(), &keys[0]);
-    let (h1, _) = open_with(dir.path(), Opts::default());
-    let (h2, c2) = open_with(dir.path(), Opts::default());
+    let (h1, _) = open_with(dir.path(), TierOptions::default());
+    let (h2, c2) = open_with(dir.path(), TierOptions::default());
     h1.put(&entry(&keys[0])).unwrap();
     fs::OpenOptions::new()
         .append(true)
@@ -297,7 +257,7 @@ fn a_torn_line_left_by_a_crashed_writer_does_not_swallow_the_next_record() {
     assert_eq!(h2.get(&keys[1]).unwrap(), Some(entry(&keys[1])));
     assert_eq!(h2.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
     assert_eq!(corruption(&c2), 1);
-    let (h3, c3) = open_with(dir.path(), Opts::default());
+    let (h3, c3) = open_with(dir.path(), TierOptions::default());
     assert_eq!(h3.len().unwrap(), 2);
     assert_eq!(corruption(&c3), 1);
 }
@@ -317,7 +277,7 @@ fn a_corrupt_middle_line_is_counted_once_and_the_rest_is_fine() {
         .unwrap()
         .write_all(b"{this is not json}\n[1,2\n")
         .unwrap();
-    let (tier, c) = open_with(dir.path(), Opts::default());
+    let (tier, c) = open_with(dir.path(), TierOptions::default());
     assert_eq!(corruption(&c), 2);
     tier.put(&entry(&keys[1])).unwrap();
     assert_eq!(tier.get(&keys[0]).unwrap(), Some(entry(&keys[0])));
@@ -327,7 +287,7 @@ fn a_corrupt_middle_line_is_counted_once_and_the_rest_is_fine() {
     // Compaction drops the corrupt lines.
     rewrite_until_compacted(&tier, dir.path(), &entry(&keys[1]));
     assert!(!fs::read_to_string(&path).unwrap().contains("not json"));
-    let (again, c) = open_with(dir.path(), Opts::default());
+    let (again, c) = open_with(dir.path(), TierOptions::default());
     assert_eq!(corruption(&c), 0);
     assert_eq!(again.len().unwrap(), 2);
 }
@@ -335,7 +295,7 @@ fn a_corrupt_middle_line_is_counted_once_and_the_rest_is_fine() {
 #[test]
 fn a_record_that_fails_to_decode_on_get_is_dropped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (tier, c) = open_with(dir.path(), Opts::default());
+    let (tier, c) = open_with(dir.path(), TierOptions::default());
     tier.put(&entry("good")).unwrap();
     let bad = r#"{"key":"bad","proxy_url":"http://h:1","source":"user","fetch_time":"not a date","last_accessed":"2026-11-24T01:00:00+00:00","access_count":0,"ttl_seconds":60,"expires_at":"2030-01-01T00:00:00+00:00","health_status":"unknown","failure_count":0,"evicted_from_l1":false}"#;
     let path = shard_path(dir.path(), "bad");
@@ -379,10 +339,10 @@ fn eviction_case(policy: EvictionPolicy, uses: &[&str]) -> (Vec<String>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (tier, c) = open_with(
         dir.path(),
-        Opts {
+        TierOptions {
             max: Some(3),
             policy,
-            ..Opts::default()
+            ..TierOptions::default()
         },
     );
     for k in ["a", "b", "c"] {
@@ -425,9 +385,9 @@ fn a_put_many_over_capacity_evicts_each_victim_and_counts_it() {
     let dir = tempfile::tempdir().unwrap();
     let (tier, c) = open_with(
         dir.path(),
-        Opts {
+        TierOptions {
             max: Some(2),
-            ..Opts::default()
+            ..TierOptions::default()
         },
     );
     let batch: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|k| entry(k)).collect();
@@ -456,9 +416,9 @@ fn lru_order_is_rebuilt_from_last_accessed_at_open() {
     }
     let (tier, _) = open_with(
         dir.path(),
-        Opts {
+        TierOptions {
             max: Some(3),
-            ..Opts::default()
+            ..TierOptions::default()
         },
     );
     tier.put(&entry("newest")).unwrap();
@@ -494,9 +454,9 @@ fn a_compacted_shard_is_0600_among_16_shards_and_16_lock_files() {
 #[test]
 fn full_durability_works_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let full = || Opts {
+    let full = || TierOptions {
         durability: Durability::Full,
-        ..Opts::default()
+        ..TierOptions::default()
     };
     {
         let (tier, _) = open_with(dir.path(), full());
@@ -542,9 +502,9 @@ fn upstream_shards_are_imported_once_with_every_field() {
     });
     let (tier, c) = open_with(
         &l2,
-        Opts {
+        TierOptions {
             key,
-            ..Opts::default()
+            ..TierOptions::default()
         },
     );
     assert_eq!(corruption(&c), 0);
@@ -637,9 +597,9 @@ fn upstream_shards_are_imported_once_with_every_field() {
     drop(tier);
     let (again, c) = open_with(
         &l2,
-        Opts {
+        TierOptions {
             key,
-            ..Opts::default()
+            ..TierOptions::default()
         },
     );
     assert_eq!(again.len().unwrap(), 39);
@@ -656,7 +616,7 @@ fn upstream_lines_with_plain_credentials_or_damage_are_handled() {
         format!("{plain}\nnot json at all\n"),
     )
     .unwrap();
-    let (tier, c) = open_with(dir.path(), Opts::default());
+    let (tier, c) = open_with(dir.path(), TierOptions::default());
     assert_eq!(corruption(&c), 1);
     let e = tier.get("p1").unwrap().unwrap();
     assert_eq!(e.username.as_ref().map(Secret::expose), Some("bob"));

@@ -5,6 +5,7 @@
 //! Times are in 2036: the shared tier's server expires entries by the real clock. What is specific to one tier (file formats, upstream's files, eviction
 //! order, corruption) stays in that tier's own test file.
 
+mod common;
 mod redis_server;
 
 use std::cell::RefCell;
@@ -12,18 +13,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pwcache::crypto::Crypto;
+use common::KEY;
+use common::tiers::{TierOptions, tier_context};
 use pwcache::stats::{Counter, TierCounters};
 use pwcache::tier::jsonl::JsonlTier;
 use pwcache::tier::redis::RedisTier;
 use pwcache::tier::sqlite::{Schema, SqliteTier};
-use pwcache::tier::{CopyOutcome, Tier, TierContext, Usage, Version};
-use pwcache::{
-    CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, SharedConfig,
-    Timestamp,
-};
+use pwcache::tier::{CopyOutcome, Tier, Usage, Version};
+use pwcache::{CacheEntry, ErrorKind, HealthStatus, SharedConfig, Timestamp};
 
-const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
 
 #[derive(Clone, Copy, Debug)]
@@ -112,14 +110,12 @@ fn open_with(
     key: &str,
     max: Option<u64>,
 ) -> (Box<dyn Tier>, Arc<TierCounters>) {
-    let counters = Arc::new(TierCounters::new(true));
-    let ctx = TierContext {
-        max_entries: max,
-        eviction_policy: EvictionPolicy::Lru,
-        durability: Durability::Normal,
-        crypto: Arc::new(Crypto::new(Some(key), dir).unwrap()),
-        counters: counters.clone(),
+    let options = TierOptions {
+        key,
+        max,
+        ..TierOptions::default()
     };
+    let (ctx, counters) = tier_context(dir, &options);
     let at = location(kind, dir);
     let tier: Box<dyn Tier> = match kind {
         Kind::JsonlL2 => Box::new(JsonlTier::open(&at, ctx).unwrap()),
@@ -153,24 +149,7 @@ fn entry(key: &str, url_tag: u32) -> CacheEntry {
 }
 
 fn full_entry(key: &str) -> CacheEntry {
-    let mut e = CacheEntry::new(key, "socks5://10.1.2.3:1080", "fetched", t0(), 7200);
-    e.username = Secret::new("alice-user");
-    e.password = Secret::new("p@ss:wörd/secret");
-    e.last_accessed = t("2036-11-24T01:30:00.654321Z");
-    e.access_count = 7;
-    e.health_status = HealthStatus::Degraded;
-    e.failure_count = 2;
-    e.evicted_from_l1 = true;
-    e.last_health_check = Some(t("2036-11-24T01:20:00.000001Z"));
-    e.consecutive_health_failures = 3;
-    e.consecutive_health_successes = 4;
-    e.recovery_attempt = 5;
-    e.next_check_time = Some(t("2036-11-24T01:40:00.999999Z"));
-    // Quotes and a line break: a line-based or quoted format must escape them.
-    e.last_health_error = Some("connect timeout \"quoted\"\nnewline".into());
-    e.total_health_checks = 11;
-    e.total_health_check_failures = 6;
-    e
+    common::tiers::full_entry(key, t0())
 }
 
 /// Every byte of every file under `dir` that `wanted` names, in a stable order.
