@@ -381,25 +381,6 @@ fn fifo_evicts_the_first_inserted_whatever_its_use() {
 }
 
 #[test]
-fn a_put_many_over_capacity_evicts_each_victim_and_counts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (tier, c) = open_with(
-        dir.path(),
-        TierOptions {
-            max: Some(2),
-            ..TierOptions::default()
-        },
-    );
-    let batch: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|k| entry(k)).collect();
-    tier.put_many(&batch).unwrap();
-    assert_eq!(c.get(Counter::EvictionsLru), 3);
-    assert_eq!(
-        surviving(dir.path(), &["a", "b", "c", "d", "e"]),
-        ["d", "e"]
-    );
-}
-
-#[test]
 fn lru_order_is_rebuilt_from_last_accessed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -2,8 +2,9 @@
 //! the JSONL L2, the SQLite L2, the SQLite L3 and the shared tier on a real `redis-server` (one
 //! per test thread, started on a free loopback port; skipped with a message when redis-server is
 //! not installed, unless `PWCACHE_REQUIRE_REDIS` is set). A new tier joins by adding a `Kind`.
-//! Times are in 2036: the shared tier's server expires entries by the real clock. What is specific to one tier (file formats, upstream's files, eviction
-//! order, corruption) stays in that tier's own test file.
+//! Times are in 2036: the shared tier's server expires entries by the real clock. What is
+//! specific to one tier (file formats, upstream's files, which entry a policy evicts, capacity
+//! across handles, corruption) stays in that tier's own test file.
 
 mod common;
 mod redis_server;
@@ -13,14 +14,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::KEY;
 use common::tiers::{TierOptions, tier_context};
 use pwcache::stats::{Counter, TierCounters};
 use pwcache::tier::jsonl::JsonlTier;
 use pwcache::tier::redis::RedisTier;
 use pwcache::tier::sqlite::{Schema, SqliteTier};
 use pwcache::tier::{CopyOutcome, Tier, Usage, Version};
-use pwcache::{CacheEntry, ErrorKind, HealthStatus, SharedConfig, Timestamp};
+use pwcache::{CacheEntry, ErrorKind, EvictionPolicy, HealthStatus, SharedConfig, Timestamp};
 
 const OTHER_KEY: &str = "b3RoZXIta2V5LWZvci1wd2NhY2hlLXRlc3RzLTAwMDA=";
 
@@ -102,19 +102,9 @@ fn location(kind: Kind, dir: &Path) -> PathBuf {
     }
 }
 
-/// A handle of `kind` on `dir`'s files (or namespace), credentials under `key`, at most `max`
-/// entries, with the counters it reports to.
-fn open_with(
-    kind: Kind,
-    dir: &Path,
-    key: &str,
-    max: Option<u64>,
-) -> (Box<dyn Tier>, Arc<TierCounters>) {
-    let options = TierOptions {
-        key,
-        max,
-        ..TierOptions::default()
-    };
+/// A handle of `kind` on `dir`'s files (or namespace) opened with `options`, and the counters
+/// it reports to.
+fn open_with(kind: Kind, dir: &Path, options: TierOptions) -> (Box<dyn Tier>, Arc<TierCounters>) {
     let (ctx, counters) = tier_context(dir, &options);
     let at = location(kind, dir);
     let tier: Box<dyn Tier> = match kind {
@@ -127,7 +117,30 @@ fn open_with(
 }
 
 fn open(kind: Kind, dir: &Path) -> Box<dyn Tier> {
-    open_with(kind, dir, KEY, None).0
+    open_with(kind, dir, TierOptions::default()).0
+}
+
+/// A handle that holds at most `max` entries, evicting by `policy`.
+fn open_bounded(
+    kind: Kind,
+    dir: &Path,
+    max: u64,
+    policy: EvictionPolicy,
+) -> (Box<dyn Tier>, Arc<TierCounters>) {
+    let options = TierOptions {
+        max: Some(max),
+        policy,
+        ..TierOptions::default()
+    };
+    open_with(kind, dir, options)
+}
+
+/// The keys `tier` holds, sorted.
+fn keys(tier: &dyn Tier) -> Vec<String> {
+    let mut keys = Vec::new();
+    tier.scan(&mut |r| keys.push(r.unwrap().key)).unwrap();
+    keys.sort();
+    keys
 }
 
 fn t(text: &str) -> Timestamp {
@@ -610,7 +623,14 @@ fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
     for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
         open(kind, dir.path()).put(&full_entry("k")).unwrap();
-        let (wrong, counters) = open_with(kind, dir.path(), OTHER_KEY, None);
+        let (wrong, counters) = open_with(
+            kind,
+            dir.path(),
+            TierOptions {
+                key: OTHER_KEY,
+                ..TierOptions::default()
+            },
+        );
         let err = wrong.get("k").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Crypto, "{kind:?}");
         for secret in ["alice", "p@ss"] {
@@ -695,7 +715,8 @@ fn many_threads_sharing_two_handles_lose_no_put() {
 fn the_capacity_holds_while_many_threads_read_and_write_through_one_handle() {
     for kind in kinds() {
         let dir = tempfile::tempdir().unwrap();
-        let tier: Arc<dyn Tier> = Arc::from(open_with(kind, dir.path(), KEY, Some(50)).0);
+        let tier: Arc<dyn Tier> =
+            Arc::from(open_bounded(kind, dir.path(), 50, EvictionPolicy::Lru).0);
         std::thread::scope(|scope| {
             for n in 0..4 {
                 let tier = tier.clone();
@@ -712,6 +733,32 @@ fn the_capacity_holds_while_many_threads_read_and_write_through_one_handle() {
             }
         });
         assert_eq!(tier.len().unwrap(), 50, "{kind:?}");
+    }
+}
+
+/// Whatever the policy, the entries of one batch leave in the batch's order (they tie on every
+/// usage counter), and each eviction counts. (Which of two tied entries a reopened handle evicts
+/// first is each tier's own: see its tests.)
+#[test]
+fn one_batch_larger_than_the_capacity_keeps_its_last_entries() {
+    for kind in kinds() {
+        for policy in [EvictionPolicy::Lru, EvictionPolicy::Fifo] {
+            let dir = tempfile::tempdir().unwrap();
+            let (tier, counters) = open_bounded(kind, dir.path(), 2, policy);
+            let batch: Vec<CacheEntry> = (0..5).map(|i| entry(&format!("k{i}"), 1)).collect();
+            tier.put_many(&batch).unwrap();
+            assert_eq!(keys(&*tier), ["k3", "k4"], "{kind:?} {policy:?}");
+            assert_eq!(
+                counters.get(Counter::EvictionsLru),
+                3,
+                "{kind:?} {policy:?}"
+            );
+            assert_eq!(
+                keys(&*open(kind, dir.path())),
+                ["k3", "k4"],
+                "{kind:?} {policy:?}: the evictions are stored"
+            );
+        }
     }
 }
 
