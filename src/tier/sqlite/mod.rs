@@ -16,8 +16,11 @@
 //! the `-wal` and `-shm` files SQLite creates beside it are 0600 too.
 //!
 //! # Concurrency
-//! One writer connection behind a mutex runs every write as an IMMEDIATE transaction (`put_many`
+//! One writer connection behind a mutex runs every write in an IMMEDIATE transaction (`put_many`
 //! is one transaction, whatever the batch size), with statements prepared once per connection.
+//! Writers on several threads share transactions ([`group`]): one that arrives while another's
+//! transaction is still open joins it, in a savepoint of its own, and one `COMMIT` ends the
+//! group; every writer returns only after that `COMMIT`.
 //! Reads take a connection from a small pool of readers, so under WAL they never wait for the
 //! writer, and other handles and processes on the same file see each other's writes.
 //!
