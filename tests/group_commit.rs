@@ -85,10 +85,12 @@ fn writers_see_their_own_commits(schema: Schema, table: &str, max_entries: Optio
         }
     });
     let total = (THREADS * PUTS) as u64;
-    assert_eq!(
-        tier.len().unwrap(),
-        max_entries.map_or(total, |m| m.min(total))
-    );
+    let held = tier.len().unwrap();
+    match max_entries {
+        None => assert_eq!(held, total),
+        // A full tier evicts down to 99 % of its bound.
+        Some(max) => assert!((max - max / 100..=max).contains(&held), "{held} rows"),
+    }
 }
 
 #[test]
