@@ -2,6 +2,9 @@
 //! 1, 2, 4, 8 and 64 threads, default configuration (JSONL L2 and L3) and with the SQLite L2
 //! backend. Each figure is wall time over all threads' operations (the inverse of the combined
 //! throughput); the ratios are throughput against one thread.
+//!
+//! The limit of grouping commits: `raw_txn/rows1` and `raw_txn/rows8`, one rusqlite IMMEDIATE
+//! transaction per row against one per 8 rows (the L3 layout, time per row), on one thread.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +14,7 @@ use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend};
 
 use crate::common::{KEY, url};
 use crate::measure::{Case, alternate, of, print_times};
+use crate::tiers::RAW_UPSERT;
 
 const THREADS: [usize; 5] = [1, 2, 4, 8, 64];
 
@@ -85,6 +89,37 @@ pub fn run(rounds: usize, quick: bool) {
             }));
         }
     }
+    // The limit: one transaction per row against one per 8 rows, in a file laid out by the tier.
+    let raw_dir = tempfile::tempdir().unwrap();
+    drop(CacheManager::open(config(raw_dir.path(), L2Backend::Jsonl)).unwrap());
+    let conn = std::rc::Rc::new(rusqlite::Connection::open(raw_dir.path().join("l3.db")).unwrap());
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let raw_next = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    for rows in [1usize, 8] {
+        let (conn, raw_next) = (conn.clone(), raw_next.clone());
+        cases.push(Case::new(format!("raw_txn/rows{rows}"), move || {
+            let started = Instant::now();
+            for _ in 0..ops / rows {
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                for _ in 0..rows {
+                    let i = raw_next.get();
+                    raw_next.set(i + 1);
+                    let now = 1.8e9 + i as f64;
+                    conn.prepare_cached(RAW_UPSERT)
+                        .unwrap()
+                        .execute(rusqlite::params![
+                            format!("raw{i}"),
+                            url(i),
+                            now,
+                            now + 3600.0
+                        ])
+                        .unwrap();
+                }
+                conn.execute_batch("COMMIT").unwrap();
+            }
+            started.elapsed() / (ops / rows * rows) as u32
+        }));
+    }
     let results = alternate(
         "threads: µs per operation (all threads)",
         rounds,
@@ -113,4 +148,6 @@ pub fn run(rounds: usize, quick: bool) {
             .collect();
         println!("| {op} | {} |", cells.join(" | "));
     }
+    println!("\nthe limit of grouping 8 commits into one:\n");
+    crate::measure::print_ratio(&results, "raw_txn/rows1", "raw_txn/rows8", None);
 }

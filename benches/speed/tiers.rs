@@ -74,7 +74,7 @@ fn raw_connection(path: &Path) -> Connection {
     conn
 }
 
-const RAW_UPSERT: &str = "INSERT INTO cache_entries (key, proxy_url, source, fetch_time, \
+pub const RAW_UPSERT: &str = "INSERT INTO cache_entries (key, proxy_url, source, fetch_time, \
     last_accessed, access_count, ttl_seconds, expires_at, health_status, failure_count, \
     created_at, updated_at) VALUES (?1, ?2, 'bench', ?3, ?3, 0, 3600, ?4, 'unknown', 0, ?3, ?3) \
     ON CONFLICT(key) DO UPDATE SET proxy_url = excluded.proxy_url, \
