@@ -517,6 +517,34 @@ fn fifo_evicts_the_first_inserted_whatever_its_use() {
     }
 }
 
+#[test]
+fn a_full_tier_of_200_evicts_down_to_99_percent_at_once() {
+    for (schema, name) in schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tier, counters) = open_bounded(
+            &dir.path().join(name),
+            schema,
+            Some(200),
+            EvictionPolicy::Fifo,
+        );
+        let batch: Vec<CacheEntry> = (0..200)
+            .map(|i| entry(&format!("k{i:03}"), t0(), 0))
+            .collect();
+        tier.put_many(&batch).unwrap();
+        assert_eq!(tier.len().unwrap(), 200, "{schema:?}: full, not over");
+        tier.put(&entry("new", t0(), 0)).unwrap();
+        // 201 rows: down to 198 in one step, the oldest three, the new key kept.
+        assert_eq!(tier.len().unwrap(), 198, "{schema:?}");
+        assert_eq!(counters.get(Counter::EvictionsLru), 3);
+        let left = keys(&tier);
+        assert!(left.contains(&"new".to_string()) && !left.contains(&"k002".to_string()));
+        assert!(left.contains(&"k003".to_string()));
+        // The next puts fit without evicting.
+        tier.put(&entry("newer", t0(), 0)).unwrap();
+        assert_eq!(counters.get(Counter::EvictionsLru), 3);
+    }
+}
+
 /// A reopened handle counts the rows already in the file against its capacity. (What a batch
 /// larger than the capacity leaves is in the tier contract.)
 #[test]
