@@ -1,7 +1,8 @@
 //! The contract of a persistent tier (`pwcache::tier::Tier`), run against every implementation:
 //! the JSONL L2, the SQLite L2, the SQLite L3 and the shared tier on a real `redis-server` (one
-//! per test thread, started on a free loopback port; skipped with a message when redis-server is
-//! not installed, unless `PWCACHE_REQUIRE_REDIS` is set). A new tier joins by adding a `Kind`.
+//! per test thread, started on a free loopback port) and on a three-master Redis Cluster (one
+//! for the whole suite, a namespace per test); skipped with a message when redis-server is not
+//! installed, unless `PWCACHE_REQUIRE_REDIS` is set. A new tier joins by adding a `Kind`.
 //! Times are in 2036: the shared tier's server expires entries by the real clock. What is specific to one tier (file formats, upstream's files, eviction
 //! order, corruption) stays in that tier's own test file.
 
@@ -32,6 +33,7 @@ enum Kind {
     SqliteL2,
     SqliteL3,
     Redis,
+    RedisCluster,
 }
 
 thread_local! {
@@ -52,11 +54,14 @@ fn kinds() -> Vec<Kind> {
     if started {
         kinds.push(Kind::Redis);
     }
+    if redis_server::shared_cluster("tier_contract (shared tier on a cluster)", |_| ()).is_some() {
+        kinds.push(Kind::RedisCluster);
+    }
     kinds
 }
 
-/// The shared tier of `dir`: a namespace of its own on this test's server.
-fn shared_config(dir: &Path) -> SharedConfig {
+/// The shared tier of `dir`: a namespace of its own on this test's server or on the cluster.
+fn shared_config(kind: Kind, dir: &Path) -> SharedConfig {
     let name: String = dir
         .file_name()
         .unwrap()
@@ -64,9 +69,16 @@ fn shared_config(dir: &Path) -> SharedConfig {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
+    let cluster = matches!(kind, Kind::RedisCluster);
+    let url = if cluster {
+        redis_server::shared_cluster("tier_contract", |c| c.url()).unwrap()
+    } else {
+        SERVER.with(|s| s.borrow().as_ref().unwrap().url())
+    };
     SharedConfig {
         enabled: true,
-        url: SERVER.with(|s| s.borrow().as_ref().unwrap().url()),
+        url,
+        cluster,
         namespace: format!("contract-{name}"),
         timeout_ms: 2000,
         ..SharedConfig::default()
@@ -77,8 +89,12 @@ fn shared_config(dir: &Path) -> SharedConfig {
 fn stored_bytes(kind: Kind, dir: &Path) -> Vec<u8> {
     match kind {
         Kind::Redis => {
-            let pattern = format!("pwcache:{{{}}}:*", shared_config(dir).namespace);
+            let pattern = format!("pwcache:{{{}}}:*", shared_config(kind, dir).namespace);
             SERVER.with(|s| s.borrow().as_ref().unwrap().dump(&pattern))
+        }
+        Kind::RedisCluster => {
+            let pattern = format!("pwcache:{{{}}}:*", shared_config(kind, dir).namespace);
+            redis_server::shared_cluster("tier_contract", |c| c.dump(&pattern)).unwrap()
         }
         _ => all_bytes(dir),
     }
@@ -90,7 +106,7 @@ fn location(kind: Kind, dir: &Path) -> PathBuf {
         Kind::JsonlL2 => dir.join("l2"),
         Kind::SqliteL2 => dir.join("l2").join("l2_cache.db"),
         Kind::SqliteL3 => dir.join("db").join("l3.db"),
-        Kind::Redis => dir.to_path_buf(),
+        Kind::Redis | Kind::RedisCluster => dir.to_path_buf(),
     }
 }
 
@@ -107,7 +123,9 @@ fn open_with_key(kind: Kind, dir: &Path, key: &str) -> Box<dyn Tier> {
         Kind::JsonlL2 => Box::new(JsonlTier::open(&at, ctx).unwrap()),
         Kind::SqliteL2 => Box::new(SqliteTier::open(&at, Schema::L2, ctx).unwrap()),
         Kind::SqliteL3 => Box::new(SqliteTier::open(&at, Schema::L3, ctx).unwrap()),
-        Kind::Redis => Box::new(RedisTier::open(&shared_config(dir), ctx, "contract").unwrap()),
+        Kind::Redis | Kind::RedisCluster => {
+            Box::new(RedisTier::open(&shared_config(kind, dir), ctx, "contract").unwrap())
+        }
     }
 }
 
@@ -474,7 +492,10 @@ fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
 
 #[test]
 fn files_are_0600_and_directories_0700() {
-    for kind in kinds().into_iter().filter(|k| !matches!(k, Kind::Redis)) {
+    for kind in kinds()
+        .into_iter()
+        .filter(|k| !matches!(k, Kind::Redis | Kind::RedisCluster))
+    {
         let dir = tempfile::tempdir().unwrap();
         open(kind, dir.path()).put(&full_entry("k")).unwrap();
         let at = location(kind, dir.path());
