@@ -666,3 +666,114 @@ fn rediss_with_a_private_ca_shares_and_stays_coherent_and_an_untrusted_server_is
     assert_eq!(e.kind(), ErrorKind::InvalidJson, "{e}");
     eprintln!("rediss:// with a private CA: delete seen by the other handle after {took:?}");
 }
+
+#[test]
+fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_nothing() {
+    let Some(server) = RedisServer::start_with(
+        "fleet: DEBUG SLEEP and CLIENT KILL",
+        &["--enable-debug-command", "yes"],
+        None,
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &server.url(), "slow");
+    // The timeout is 200 ms; a call may pay it about once, plus the local tiers' own time.
+    let limit = Duration::from_millis(200 + 300);
+    let slowest = std::cell::Cell::new(Duration::ZERO);
+    let timed = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        let took = start.elapsed();
+        assert!(took < limit, "a call took {took:?}");
+        slowest.set(slowest.get().max(took));
+    };
+
+    // A slow server: DEBUG SLEEP blocks it for 1.5 s while calls go on.
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1.5")
+            .query(&mut conn)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let mut seen_degraded = false;
+    for i in 0..10 {
+        let key = format!("slow-{i}");
+        timed(&mut || {
+            cache
+                .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
+                .unwrap()
+        });
+        timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+        timed(&mut || {
+            cache.invalidate_by_health(&key).unwrap();
+        });
+        seen_degraded |= cache.statistics().shared_degraded;
+    }
+    sleeper.join().unwrap();
+    assert!(seen_degraded, "a sleeping server degraded the tier");
+    eprintln!("DEBUG SLEEP 1.5: slowest call {:?}", slowest.get());
+    let recovered = time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    });
+    assert!(recovered.is_some(), "never recovered from the slow server");
+
+    // Cut connections: CLIENT KILL of every normal connection (the pooled ones) mid-run.
+    let mut admin = server.connection();
+    for round in 0..3 {
+        // Back to normal first, so the pool has connections open to cut.
+        time_until(Duration::from_secs(8), || {
+            let _ = cache.get("probe");
+            !cache.statistics().shared_degraded
+        })
+        .expect("never recovered from the last cut");
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut admin)
+            .unwrap();
+        assert!(killed >= 1, "round {round}: the pool had a connection open");
+        for i in 0..5 {
+            let key = format!("cut-{round}-{i}");
+            timed(&mut || {
+                cache
+                    .put(&key, EntryInput::with_url("http://10.0.0.3:3"))
+                    .unwrap()
+            });
+            timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+        }
+    }
+    let recovered = time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    })
+    .expect("never recovered from the cut connections");
+    // Nothing acknowledged is lost, and what the shared tier missed is back in it once read.
+    for key in (0..10)
+        .map(|i| format!("slow-{i}"))
+        .chain((0..3).flat_map(|r| (0..5).map(move |i| format!("cut-{r}-{i}"))))
+    {
+        assert!(
+            cache.get(&key).unwrap().is_some(),
+            "{key} acknowledged, then lost"
+        );
+        let on_server: bool = redis::cmd("EXISTS")
+            .arg(format!("pwcache:{{slow}}:e:{key}"))
+            .query(&mut admin)
+            .unwrap();
+        assert!(on_server, "{key} never reached the shared tier");
+    }
+    eprintln!(
+        "CLIENT KILL x3: slowest call {:?}, recovered after {recovered:?}",
+        slowest.get()
+    );
+}
