@@ -198,7 +198,6 @@ fn jsonl_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails now and then while a promotion can expose a deleted entry (docs/reliability.md)"]
 fn jsonl_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Off, Check::SharedOutcomes);
 }
@@ -214,7 +213,6 @@ fn jsonl_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails now and then while a promotion can expose a deleted entry (docs/reliability.md)"]
 fn jsonl_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Small, Check::SharedOutcomes);
 }
@@ -230,7 +228,6 @@ fn sqlite_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails now and then while a promotion can expose a deleted entry (docs/reliability.md)"]
 fn sqlite_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Off, Check::SharedOutcomes);
 }
@@ -246,7 +243,6 @@ fn sqlite_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "fails now and then while a promotion can expose a deleted entry (docs/reliability.md)"]
 fn sqlite_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Small, Check::SharedOutcomes);
 }

@@ -18,7 +18,7 @@ use pwcache::stats::TierCounters;
 use pwcache::tier::jsonl::JsonlTier;
 use pwcache::tier::redis::RedisTier;
 use pwcache::tier::sqlite::{Schema, SqliteTier};
-use pwcache::tier::{Tier, TierContext, Usage, Version};
+use pwcache::tier::{CopyOutcome, Tier, TierContext, Usage, Version};
 use pwcache::{
     CacheEntry, Durability, ErrorKind, EvictionPolicy, HealthStatus, Secret, SharedConfig,
     Timestamp,
@@ -283,6 +283,95 @@ fn put_if_absent_never_replaces_what_is_stored() {
         assert_eq!(
             tier.get("k").unwrap().unwrap().proxy_url,
             entry("k", 3).proxy_url
+        );
+    }
+}
+
+#[test]
+fn a_copy_is_stored_only_where_absent_and_while_still_current() {
+    for kind in kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let mut asked = 0;
+        let mut no = || {
+            asked += 1;
+            false
+        };
+        assert_eq!(
+            tier.put_if_absent_while_current(&entry("k", 1), &mut no)
+                .unwrap(),
+            CopyOutcome::NoLongerCurrent,
+            "{kind:?}"
+        );
+        assert_eq!(asked, 1, "{kind:?}");
+        assert_eq!(
+            tier.get("k").unwrap(),
+            None,
+            "{kind:?}: a refused copy is not kept"
+        );
+        assert_eq!(
+            tier.put_if_absent_while_current(&entry("k", 1), &mut || true)
+                .unwrap(),
+            CopyOutcome::Stored,
+            "{kind:?}"
+        );
+        assert_eq!(
+            tier.put_if_absent_while_current(&entry("k", 2), &mut || true)
+                .unwrap(),
+            CopyOutcome::Occupied,
+            "{kind:?}"
+        );
+        assert_eq!(
+            tier.get("k").unwrap().unwrap().proxy_url,
+            entry("k", 1).proxy_url,
+            "{kind:?}"
+        );
+    }
+}
+
+/// A local tier asks whether the copy is still current under its write lock, so a removal by
+/// another handle cannot complete in between: it waits, and comes after the copy. (The shared
+/// tier asks after storing and keeps deleted keys out with tombstones: see its own tests.)
+#[test]
+fn a_removal_waits_while_a_local_tier_asks_whether_a_copy_is_current() {
+    for kind in kinds() {
+        if matches!(kind, Kind::Redis) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let other: Arc<dyn Tier> = Arc::from(open(kind, dir.path()));
+        other.put(&entry("k", 1)).unwrap();
+        other.delete("k").unwrap();
+        let removal_done_while_asking = std::thread::scope(|scope| {
+            let mut remover = None;
+            let mut still_current = || {
+                let other = other.clone();
+                let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = done.clone();
+                remover = Some(scope.spawn(move || {
+                    other.delete("k").unwrap();
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                }));
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let seen = done.load(std::sync::atomic::Ordering::SeqCst);
+                // Report through the outcome: true = the removal got in while asking.
+                !seen
+            };
+            let outcome = tier
+                .put_if_absent_while_current(&entry("k", 2), &mut still_current)
+                .unwrap();
+            remover.take().unwrap().join().unwrap();
+            outcome != CopyOutcome::Stored
+        });
+        assert!(
+            !removal_done_while_asking,
+            "{kind:?}: another handle's delete completed while the copy was being checked"
+        );
+        assert_eq!(
+            tier.get("k").unwrap(),
+            None,
+            "{kind:?}: the delete that waited must come after the copy"
         );
     }
 }

@@ -19,7 +19,7 @@ use crate::tier::jsonl::JsonlTier;
 use crate::tier::memory::{MemoryTier, Read};
 use crate::tier::redis::RedisTier;
 use crate::tier::sqlite::{Schema, SqliteTier};
-use crate::tier::{Tier, TierContext, Usage, Version};
+use crate::tier::{CopyOutcome, Tier, TierContext, Usage, Version};
 use crate::time::{Clock, Timestamp};
 
 use super::coherence::Coherence;
@@ -394,31 +394,29 @@ impl Engine {
     /// victims when a batch of them waits.
     ///
     /// Into L2 only if L2 holds nothing under the key (a writer may have stored a newer entry
-    /// since L3 was read), and then only while L3 still holds the same entry: a removal runs
-    /// from the bottom up, so a removal that raced with this copy has left L3 by the time the
-    /// copy is checked, and the copy is taken back. The same check keeps a copy that lost such
-    /// a race out of L1.
+    /// since L3 was read), and only while L3 still holds the same entry, asked under L2's write
+    /// lock (`Tier::put_if_absent_while_current`): a removal runs from the bottom up, so one that
+    /// raced with this copy has either left L3 by the time of the question, or waits for L2's
+    /// lock and removes the copy before it returns. A copy that lost such a race stays out of
+    /// L1 too.
     pub(super) fn promote(&self, entry: &CacheEntry, from: Level, held: &mut HeldStripes<'_>) {
         if from == Level::L3
             && let (Some(l2), Some(l3)) = (&self.l2, &self.l3)
         {
             let key = entry.key.as_str();
-            if l2.write("promotion", std::iter::once(key), |t| {
-                t.put_if_absent(entry)
-            }) == Some(true)
-            {
-                let version = Version::of(entry);
-                let still_below = matches!(
+            let version = Version::of(entry);
+            let mut still_below = || {
+                matches!(
                     l3.call(|t| t.get(key)),
                     Ok(Some(Some(current))) if version.matches(&current)
-                );
-                if !still_below {
-                    l2.write("taking back a promotion", std::iter::once(key), |t| {
-                        t.delete_if_version(key, &version)
-                    });
-                    return;
-                }
-                self.bump(&self.promotions, 1);
+                )
+            };
+            match l2.write("promotion", std::iter::once(key), |t| {
+                t.put_if_absent_while_current(entry, &mut still_below)
+            }) {
+                Some(CopyOutcome::Stored) => self.bump(&self.promotions, 1),
+                Some(CopyOutcome::NoLongerCurrent) => return,
+                Some(CopyOutcome::Occupied) | None => {}
             }
         }
         match &self.l1 {

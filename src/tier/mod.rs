@@ -96,6 +96,17 @@ pub struct Failures {
     pub expires_at: Timestamp,
 }
 
+/// What [`Tier::put_if_absent_while_current`] did with a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Stored: the key held nothing and the entry was still current.
+    Stored,
+    /// Not stored: the key holds an entry already (a writer's, which the copy must not replace).
+    Occupied,
+    /// Not stored (or taken back): the tier it came from no longer holds it.
+    NoLongerCurrent,
+}
+
 /// A persistent tier: storage of whole entries by key, shared by every handle and process that
 /// opens the same files (or, for a network tier, the same server and namespace). It knows
 /// nothing of the memory tier or of the other tiers: it stores, loads, records usage and
@@ -103,8 +114,8 @@ pub struct Failures {
 /// atomic with respect to other handles and processes on the same storage (one transaction, or
 /// one append under the shard's lock).
 ///
-/// The conditional operations (`put_if_absent`, `record_usage`, `record_failure`,
-/// `delete_if_version`) exist so that a stale copy held elsewhere can never overwrite a newer
+/// The conditional operations (`put_if_absent`, `put_if_absent_while_current`, `record_usage`,
+/// `record_failure`, `delete_if_version`) exist so that a stale copy held elsewhere can never overwrite a newer
 /// entry or bring back a deleted one: only `put_many` writes an entry whole.
 // `len` is fallible (it may read the disk); an `is_empty` would add nothing but a second query.
 #[allow(clippy::len_without_is_empty)]
@@ -126,6 +137,31 @@ pub trait Tier: Send + Sync {
     /// Stores `entry` unless its key holds an entry already; `true` when stored. (A copy read
     /// from another tier never replaces what a writer stored here meanwhile.)
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool>;
+
+    /// Copies `entry` from another tier: stores it only if its key holds nothing here and
+    /// `still_current()`, asked at that moment, says the tier it came from still holds it.
+    ///
+    /// A local tier asks while it holds its write lock for the key (the shard's lock, the
+    /// database's write transaction), so a removal elsewhere that runs from the bottom up either
+    /// removed the entry below before the question (it is not stored) or waits for this lock and
+    /// removes the copy before it returns. No other handle or process ever sees the copy after
+    /// such a removal has returned. The default stores first, then asks, and takes the copy back
+    /// with [`Tier::delete_if_version`]: a tier without a lock that can span the question (a
+    /// network tier) keeps deleted keys out with tombstones instead.
+    fn put_if_absent_while_current(
+        &self,
+        entry: &CacheEntry,
+        still_current: &mut dyn FnMut() -> bool,
+    ) -> Result<CopyOutcome> {
+        if !self.put_if_absent(entry)? {
+            return Ok(CopyOutcome::Occupied);
+        }
+        if still_current() {
+            return Ok(CopyOutcome::Stored);
+        }
+        self.delete_if_version(&entry.key, &Version::of(entry))?;
+        Ok(CopyOutcome::NoLongerCurrent)
+    }
 
     /// Records each usage on the entry held under its key, when that entry is the usage's
     /// version; returns how many were recorded. Absent keys and other entries are left

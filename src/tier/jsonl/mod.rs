@@ -43,7 +43,7 @@ use crate::error::{Error, Result};
 use crate::fast_hash::FastSet;
 use crate::fsutil;
 use crate::stats::Counter;
-use crate::tier::{Failures, Tier, TierContext, Usage, Version};
+use crate::tier::{CopyOutcome, Failures, Tier, TierContext, Usage, Version};
 use crate::time::Timestamp;
 
 mod capacity;
@@ -184,18 +184,28 @@ impl Tier for JsonlTier {
     }
 
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
+        self.put_if_absent_while_current(entry, &mut || true)
+            .map(|outcome| outcome == CopyOutcome::Stored)
+    }
+
+    // The question is asked under the shard's lock, which every change of the key takes.
+    fn put_if_absent_while_current(
+        &self,
+        entry: &CacheEntry,
+        still_current: &mut dyn FnMut() -> bool,
+    ) -> Result<CopyOutcome> {
         let record = encode_entry(entry, &self.shared.ctx.crypto)?;
         let key: Arc<str> = Arc::from(entry.key.as_str());
         let op = Op::put(key.clone(), &record)?;
-        let (applied, ()) = self.change_held(&entry.key, |held| match held {
-            Some(_) => Ok((Vec::new(), ())),
-            None => Ok((vec![op], ())),
+        let (applied, outcome) = self.change_held(&entry.key, |held| match held {
+            Some(_) => Ok((Vec::new(), CopyOutcome::Occupied)),
+            None if still_current() => Ok((vec![op], CopyOutcome::Stored)),
+            None => Ok((Vec::new(), CopyOutcome::NoLongerCurrent)),
         })?;
-        if applied.inserted.is_empty() {
-            return Ok(false);
+        if !applied.inserted.is_empty() {
+            capacity::enforce(&self.shared, &self.shards, &[key])?;
         }
-        capacity::enforce(&self.shared, &self.shards, &[key])?;
-        Ok(true)
+        Ok(outcome)
     }
 
     fn record_usage(&self, usage: &[Usage]) -> Result<u64> {

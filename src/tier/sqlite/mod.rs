@@ -69,7 +69,7 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{Failures, Tier, TierContext, Usage, Version};
+use super::{CopyOutcome, Failures, Tier, TierContext, Usage, Version};
 
 mod codec;
 mod identity;
@@ -447,7 +447,14 @@ impl SqliteTier {
 
     /// Stores `entries` whole in one transaction, or with `only_if_absent` only those whose key
     /// holds nothing; returns how many were stored.
-    fn write_batch(&self, entries: &[CacheEntry], only_if_absent: bool) -> Result<u64> {
+    /// Stores `entries` in one transaction; with `only_if_absent`, an entry only where its key
+    /// holds nothing and the check, asked inside the transaction, allows it. Returns how many
+    /// were stored.
+    fn write_batch(
+        &self,
+        entries: &[CacheEntry],
+        mut only_if_absent: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<u64> {
         if entries.is_empty() {
             return Ok(0);
         }
@@ -467,9 +474,11 @@ impl SqliteTier {
             let mut exists = tx.prepare_cached(&self.sql.exists)?;
             let mut stored = Vec::with_capacity(entries.len());
             for (entry, values) in entries.iter().zip(&encoded) {
-                if count.is_some() || only_if_absent {
+                if count.is_some() || only_if_absent.is_some() {
                     let held = exists.exists([&entry.key])?;
-                    if held && only_if_absent {
+                    if let Some(allowed) = only_if_absent.as_mut()
+                        && (held || !allowed())
+                    {
                         continue;
                     }
                     if let Some(n) = &mut count
@@ -584,12 +593,32 @@ impl Tier for SqliteTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        self.write_batch(entries, false).map(|_| ())
+        self.write_batch(entries, None).map(|_| ())
     }
 
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
-        self.write_batch(std::slice::from_ref(entry), true)
+        self.write_batch(std::slice::from_ref(entry), Some(&mut || true))
             .map(|n| n > 0)
+    }
+
+    // The question is asked inside the write transaction (`BEGIN IMMEDIATE`), which every change
+    // of the database waits for.
+    fn put_if_absent_while_current(
+        &self,
+        entry: &CacheEntry,
+        still_current: &mut dyn FnMut() -> bool,
+    ) -> Result<CopyOutcome> {
+        let mut refused = false;
+        let mut allowed = || {
+            refused = !still_current();
+            !refused
+        };
+        let stored = self.write_batch(std::slice::from_ref(entry), Some(&mut allowed))?;
+        Ok(match (stored, refused) {
+            (1.., _) => CopyOutcome::Stored,
+            (0, true) => CopyOutcome::NoLongerCurrent,
+            (0, false) => CopyOutcome::Occupied,
+        })
     }
 
     fn record_usage(&self, usage: &[Usage]) -> Result<u64> {
