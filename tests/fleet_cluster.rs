@@ -154,3 +154,48 @@ fn two_pools_on_different_masters_share_stay_coherent_and_evict_by_health() {
         );
     }
 }
+
+#[test]
+fn the_pools_master_killed_and_restarted_calls_answer_in_bounded_time_and_nothing_is_lost() {
+    let Some(mut cluster) = RedisCluster::start("fleet on a cluster: a master killed") else {
+        return;
+    };
+    let seed = cluster.url();
+    let [(namespace, port), _] = namespaces_on_two_other_masters(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &seed, &namespace);
+    cache
+        .put("before", EntryInput::with_url("http://10.0.0.1:1"))
+        .unwrap();
+    let master = cluster.nodes.iter().position(|n| n.port == port).unwrap();
+    cluster.nodes[master].kill();
+    // A call may pay the connect timeout (500 ms) for each of its tries (a first one and
+    // CLUSTER_RETRIES = 2 more) before the fail-fast window starts.
+    let limit = Duration::from_millis(3 * 500 + 500);
+    let mut slowest = Duration::ZERO;
+    for i in 0..10 {
+        let key = format!("down-{i}");
+        let start = Instant::now();
+        cache
+            .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
+            .unwrap();
+        assert!(cache.get(&key).unwrap().is_some(), "{key} lost");
+        assert!(cache.get("before").unwrap().is_some(), "before lost");
+        slowest = slowest.max(start.elapsed());
+        assert!(start.elapsed() < limit, "{key}: {:?}", start.elapsed());
+    }
+    assert!(cache.statistics().shared_degraded);
+    cluster.nodes[master].restart();
+    let recovered = time_until(Duration::from_secs(15), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    })
+    .expect("never recovered after the master came back");
+    for i in 0..10 {
+        assert!(cache.get(&format!("down-{i}")).unwrap().is_some());
+    }
+    eprintln!(
+        "cluster master of {namespace} killed: slowest put+2 gets {slowest:?}; recovered \
+         {recovered:?} after its restart"
+    );
+}
