@@ -9,6 +9,11 @@
 //!
 //! - The full disk is a 2 MiB tmpfs mounted on L2's directory (needs root, as in CI). Where
 //!   mounting is refused the test says so and skips.
+//! - A file-size limit (`RLIMIT_FSIZE`), which needs no privilege and runs everywhere: a child
+//!   process (this test binary) limits every file it writes, L2's and L3's alike, so writes
+//!   fail with `EFBIG` the way they fail with `ENOSPC` on a full disk, at whichever tier grows
+//!   past the limit first. An operation that fails may or may not have taken effect; one that
+//!   returned OK must hold, in that process and after the store is reopened without the limit.
 //! - The read-only directory must be seen by an unprivileged user (root ignores permissions): as
 //!   root the scenario runs in a child process, this test binary copied where user 65534 can run
 //!   it, started with `setpriv --reuid=65534 --regid=65534 --clear-groups`; as another user it
@@ -26,12 +31,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use pwcache::{CacheConfig, CacheManager, EntryInput};
+use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind};
 
 /// Past the longest back-off a slot schedules after a few failures.
 const PAST_BACKOFF_SECS: i64 = 120;
 /// Set in the child process of the read-only scenario: the directory it works in.
 const CHILD_DIR_ENV: &str = "PWCACHE_DISK_FAULTS_CHILD_DIR";
+/// Set in the child process of the file-size-limit scenario: the directory it works in.
+const FSIZE_CHILD_DIR_ENV: &str = "PWCACHE_DISK_FAULTS_FSIZE_DIR";
 /// The unprivileged user (and group) the read-only scenario runs as under root: `nobody`.
 const NOBODY: u32 = 65534;
 
@@ -286,6 +293,188 @@ fn a_full_disk_under_l2_loses_nothing_acknowledged() {
             DELETED.len() + 2
         );
         drop(mount);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A file-size limit: every file of the store stops growing.
+
+/// What each key may hold after the limited run: the values that an acknowledged operation left,
+/// plus those of failed operations after it (which may or may not have taken effect).
+type Outcomes = BTreeMap<String, Vec<Value>>;
+
+/// The limit on every file the child writes: L3's write-ahead log is past it after the first
+/// puts, the L2 files get there after a few big updates each, so both tiers fail in turn.
+const FSIZE_LIMIT: u64 = 64 * 1024;
+
+/// The child: fills a store under a file-size limit; writes what each key may hold to
+/// `outcomes.json` in each backend's directory.
+fn file_size_limit_scenario(dir: &Path) {
+    const KEYS: usize = 40;
+    const OPS: usize = 240;
+    for (backend, config) in backends(dir) {
+        let what = format!("file-size limit, {backend} L2");
+        let clock = clock();
+        let mut model = Model::default();
+        let cache = open(config.clone(), &clock);
+        for i in 0..KEYS {
+            model.put(&cache, &key(i), url(i), format!("v1-{i}"), &what);
+        }
+        let mut outcomes: Outcomes = model
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), vec![v.clone()]))
+            .collect();
+        // From here no file of the process grows past the limit (`EFBIG`); it is lifted before
+        // the next backend, which has a store of its own.
+        set_file_size_limit(FSIZE_LIMIT);
+        let (mut failed, mut degraded_seen) = (0, false);
+        for op in 0..OPS {
+            let k = key(op % KEYS);
+            let allowed = outcomes.get_mut(&k).unwrap();
+            let (result, value) = if op % 6 == 5 {
+                (cache.delete(&k).map(|_| ()), None)
+            } else {
+                let source = big_source(op);
+                let input = EntryInput {
+                    source: Some(source.clone()),
+                    ..EntryInput::with_url(url(1000 + op))
+                };
+                (cache.put(&k, input), Some((url(1000 + op), source)))
+            };
+            match result {
+                Ok(()) => *allowed = vec![value],
+                Err(_) => {
+                    failed += 1;
+                    allowed.push(value);
+                }
+            }
+            let stats = cache.statistics();
+            degraded_seen |= stats.l2_degraded || stats.l3_degraded;
+        }
+        assert!(
+            degraded_seen && failed > 0,
+            "{what}: the limit did nothing (degraded seen: {degraded_seen}, {failed} failed)"
+        );
+        // Reads while the files still cannot grow: each key holds one of its allowed values, or
+        // the read is a storage error when L1 lacks it and both tiers are skipped (a miss then
+        // would be a lie: the entry is on disk).
+        let mut unreadable = 0;
+        for (k, allowed) in &outcomes {
+            let got = match cache.get(k) {
+                Ok(got) => got.map(|e| (e.proxy_url, e.source)),
+                Err(e) if e.kind() == ErrorKind::Storage => {
+                    unreadable += 1;
+                    continue;
+                }
+                Err(e) => panic!("{what}: get {k} while limited: {e}"),
+            };
+            assert!(
+                allowed.contains(&got),
+                "{what}: {k} while limited reads {}, allowed: {}",
+                show(&got),
+                allowed.iter().map(show).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        drop(cache); // freed while limited: what a tier missed must not be forgotten
+        let file = config.l2_cache_dir.parent().unwrap().join("outcomes.json");
+        set_file_size_limit(libc::RLIM_INFINITY);
+        fs::write(&file, serde_json::to_vec(&outcomes).unwrap()).unwrap();
+        eprintln!(
+            "{what}: {OPS} operations under a {FSIZE_LIMIT}-byte file-size limit, {failed} \
+             failed, {unreadable} keys unreadable (storage error) while limited"
+        );
+    }
+}
+
+fn set_file_size_limit(bytes: libc::rlim_t) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain system calls on this process; SIGXFSZ would otherwise kill it at the limit
+    // (the write then fails with EFBIG instead).
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+}
+
+#[test]
+fn a_file_size_limit_loses_nothing_acknowledged() {
+    if let Some(dir) = std::env::var_os(FSIZE_CHILD_DIR_ENV) {
+        file_size_limit_scenario(Path::new(&dir));
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_file_size_limit_loses_nothing_acknowledged",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FSIZE_CHILD_DIR_ENV, store.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("child:\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "the limited run failed: {}",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran the scenario: {stdout}"
+    );
+
+    // Without the limit: every key holds an allowed value, in every tier, and the store heals.
+    for (backend, config) in backends(store.path()) {
+        let what = format!("file-size limit, {backend} L2, reopened");
+        let file = config.l2_cache_dir.parent().unwrap().join("outcomes.json");
+        let outcomes: Outcomes = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+        let clock = clock();
+        let readers = [
+            ("the cache", without_l1(&config), false),
+            ("L2 alone", one_lower_tier(&config, true), true),
+            ("L3 alone", one_lower_tier(&config, false), true),
+        ];
+        for (name, reader_config, may_lack) in readers {
+            let cache = open(reader_config, &clock);
+            for (k, allowed) in &outcomes {
+                let got = cache
+                    .get(k)
+                    .unwrap_or_else(|e| panic!("{what}: {name}: get {k}: {e}"))
+                    .map(|e| (e.proxy_url, e.source));
+                assert!(
+                    allowed.contains(&got) || (may_lack && got.is_none()),
+                    "{what}: {name}: {k} reads {}, allowed: {}",
+                    show(&got),
+                    allowed.iter().map(show).collect::<Vec<_>>().join(" | ")
+                );
+            }
+        }
+        let cache = open(config.clone(), &clock);
+        clock.set(t0().plus_seconds(PAST_BACKOFF_SECS));
+        cache
+            .put("after", EntryInput::with_url(url(7)))
+            .unwrap_or_else(|e| panic!("{what}: put after the limit: {e}"));
+        let stats = cache.statistics();
+        assert!(
+            !stats.l2_degraded && !stats.l3_degraded,
+            "{what}: both tiers serve without the limit"
+        );
+        drop(cache);
+        for (name, l2) in [("L2", true), ("L3", false)] {
+            let one = open(one_lower_tier(&config, l2), &clock);
+            assert_eq!(
+                one.get("after").unwrap().map(|e| e.proxy_url),
+                Some(url(7)),
+                "{what}: a put after the limit reached {name}"
+            );
+        }
     }
 }
 

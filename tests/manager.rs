@@ -512,8 +512,18 @@ fn a_tier_unusable_at_open_starts_degraded_and_the_cache_serves() {
     let cache = open(config.clone(), &clock());
     let s = cache.statistics();
     assert!(s.l2_degraded && s.l3_degraded && !s.l1_degraded);
-    cache.put("a", input(1)).unwrap();
-    assert!(cache.get("a").unwrap().is_some(), "served from L1");
+    // L1 alone does not acknowledge a put: the entry would be gone at the next restart.
+    let err = cache.put("a", input(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+    let err = cache.get("a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "not served from L1: {err}");
+    // With L1 the only tier enabled, L1 acknowledges.
+    let mut only_l1 = config.clone();
+    only_l1.l2.enabled = false;
+    only_l1.l3.enabled = false;
+    let memory = open(only_l1, &clock());
+    memory.put("a", input(1)).unwrap();
+    assert!(memory.get("a").unwrap().is_some(), "served from L1");
 
     config.l1.enabled = false;
     let cache = open(config, &clock());

@@ -142,12 +142,14 @@ fn with_cache(
 /// Ownership: `key` and `entry_json` are borrowed for the call.
 ///
 /// Returns:
-/// - `PW_OK` when at least one tier stored the entry;
+/// - `PW_OK` when at least one persistent tier (L2, L3, the shared tier) stored the entry, or
+///   L1 when it is the only tier enabled: an acknowledged entry outlives the handle;
 /// - `PW_INVALID_ARGUMENT` if `cache`, `key` or `entry_json` is NULL, or `key` is empty or not
 ///   UTF-8;
 /// - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
 ///   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
-/// - `PW_STORAGE_ERROR` if no enabled tier could store it;
+/// - `PW_STORAGE_ERROR` if no enabled persistent tier could store it (every one failed or is
+///   skipped while degraded); the entry is then not in L1 either;
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.
@@ -178,12 +180,14 @@ pub extern "C" fn pw_cache_put(
 /// number of entries stored (the array's length); it is 0 on any status other than `PW_OK`.
 ///
 /// Returns:
-/// - `PW_OK` when at least one tier stored the batch;
+/// - `PW_OK` when at least one persistent tier stored the batch (L1 counts only when it is the
+///   only tier enabled);
 /// - `PW_INVALID_ARGUMENT` if `cache` or `entries_json` is NULL;
 /// - `PW_INVALID_JSON` if `entries_json` is not UTF-8, not JSON or not an array, or if an item
 ///   is not an object, lacks `key` or `proxy_url`, has an unknown field or a value of the wrong
 ///   type or out of bounds (nothing is stored);
-/// - `PW_STORAGE_ERROR` if no enabled tier could store the batch;
+/// - `PW_STORAGE_ERROR` if no enabled persistent tier could store the batch (none of it is
+///   left in L1);
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.
@@ -225,8 +229,9 @@ pub extern "C" fn pw_cache_put_many(
 ///   not UTF-8;
 /// - `PW_CRYPTO_ERROR` if the entry is stored but its credentials cannot be decrypted with this
 ///   cache's encryption key (the stored entry is kept);
-/// - `PW_STORAGE_ERROR` if every enabled tier consulted failed (L1 off, and L2 and L3 skipped
-///   or failing): a miss is reported only when some tier answered;
+/// - `PW_STORAGE_ERROR` if L1 does not hold the key and every enabled persistent tier (L2, L3,
+///   the shared tier) failed or is skipped while degraded: a miss is reported only when a tier
+///   that could hold the entry answered (L1 alone answers only when it is the only tier);
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.
@@ -260,7 +265,9 @@ pub extern "C" fn pw_cache_get(
 /// - `PW_OK` when a tier held the key;
 /// - `PW_NOT_FOUND` when no tier held it;
 /// - `PW_INVALID_ARGUMENT` if `cache` or `key` is NULL, or `key` is empty or not UTF-8;
-/// - `PW_STORAGE_ERROR` if no enabled tier could be written;
+/// - `PW_STORAGE_ERROR` if no enabled persistent tier could be written (L1 counts only when it
+///   is the only tier enabled); the key is gone from L1 all the same, and each tier that missed
+///   the removal drops the key when it recovers;
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.

@@ -333,9 +333,10 @@ impl Engine {
                 self.write_back(vec![evicted]);
             }
         }
-        // A miss is a miss only when some tier answered: with L1 off and every lower tier
-        // failing, the read is a storage error, not an absent key.
-        let mut answered = self.l1.is_some();
+        // A miss is a miss only when a tier that could hold the entry answered: L1 is only a
+        // cache of the persistent tiers (unless it is the only tier), so with every one of
+        // them failing or skipped the read is a storage error, not an absent key.
+        let mut answered = self.l1.is_some() && self.lower().next().is_none();
         let mut undecryptable = None;
         let mut found: Option<(Level, CacheEntry)> = None;
         for (level, slot) in self.lower() {
@@ -469,16 +470,29 @@ impl Engine {
         let _persist = self.persist_missed_at_end();
         let _held = self.locks.lock(key);
         let mut held_somewhere = false;
+        // As for a put: L1 alone answers only when no tier outlives the handle.
         let mut answered = false;
         if let Some(l1) = &self.l1 {
-            answered = true;
+            answered = self.lower().next().is_none();
             let evicted = l1.take_evicted(key).is_some();
             held_somewhere |= l1.remove(key).is_some() || evicted;
         }
+        let mut missed_by = Vec::new();
+        let mut removed_below = false;
         for (_, slot) in self.lower_bottom_up() {
-            if let Some(removed) = slot.write("delete", std::iter::once(key), |t| t.delete(key)) {
-                answered = true;
-                held_somewhere |= removed;
+            match slot.write_unrecorded("delete", |t| t.delete(key)) {
+                Some(removed) => {
+                    answered = true;
+                    removed_below = true;
+                    held_somewhere |= removed;
+                }
+                None => missed_by.push(slot),
+            }
+        }
+        // As for a put: a tier missed the removal only if another tier made it.
+        if removed_below {
+            for slot in missed_by {
+                slot.missed_keys(std::iter::once(key));
             }
         }
         match (answered, held_somewhere) {

@@ -157,18 +157,46 @@ impl TierSlot {
     /// Runs a write on the tier (`what` names it in the log). When the tier is skipped (degraded)
     /// or the write fails, the keys it touches are remembered as missed, to be repaired when the
     /// tier recovers, and `None` is returned.
+    ///
+    /// A failed write degrades the tier at once (a failed read only after
+    /// `FAILURES_TO_DEGRADE` in a row): the tier may still hold an older value of a missed key,
+    /// and must not serve it until the repair has removed it. A full disk fails every write
+    /// while reads still succeed, so counting reads and writes together would never get there.
     pub fn write<'k, T>(
         &self,
         what: &str,
         keys: impl Iterator<Item = &'k str>,
         op: impl FnOnce(&dyn Tier) -> Result<T>,
     ) -> Option<T> {
+        let done = self.write_unrecorded(what, op);
+        if done.is_none() {
+            self.missed_keys(keys);
+        }
+        done
+    }
+
+    /// [`TierSlot::write`] without remembering the keys as missed: for a write whose keys are
+    /// missed only if another tier took it (see `Engine::store`). A write that no tier took has
+    /// changed nothing, and every tier still holds the previous value rightly.
+    pub fn write_unrecorded<T>(
+        &self,
+        what: &str,
+        op: impl FnOnce(&dyn Tier) -> Result<T>,
+    ) -> Option<T> {
         match self.call(op) {
             Ok(Some(value)) => return Some(value),
             Ok(None) => {}
-            Err(e) => log::warn!("{}: {what} failed: {e}", self.name),
+            Err(e) => {
+                log::warn!("{}: {what} failed: {e}", self.name);
+                if e.kind() != ErrorKind::Crypto && !self.is_degraded() {
+                    log::warn!(
+                        "{} missed a write, skipping it until it is repaired",
+                        self.name
+                    );
+                    self.degrade();
+                }
+            }
         }
-        self.missed_keys(keys);
         None
     }
 

@@ -55,13 +55,27 @@ impl Engine {
                 folded = before - written_back.len();
             }
         }
-        let mut stored = self.l1.is_some();
+        // Acknowledged only once it is in a tier that outlives the handle, when there is one:
+        // an entry only L1 holds is gone at the next restart.
+        let mut stored = self.l1.is_some() && self.lower().next().is_none();
         let mut written_below = false;
+        let mut missed_by = Vec::new();
         for (_, slot) in self.lower() {
-            let keys = batch.iter().map(|e| e.key.as_str());
-            if slot.write("write", keys, |t| t.put_many(&batch)).is_some() {
+            if slot
+                .write_unrecorded("write", |t| t.put_many(&batch))
+                .is_some()
+            {
                 stored = true;
                 written_below = true;
+            } else {
+                missed_by.push(slot);
+            }
+        }
+        // A tier that failed missed the batch only if another tier took it; if none did, every
+        // tier still holds the previous values, which stay the truth.
+        if written_below {
+            for slot in missed_by {
+                slot.missed_keys(batch.iter().map(|e| e.key.as_str()));
             }
         }
         if written_below {
@@ -72,8 +86,14 @@ impl Engine {
         if stored {
             Ok(())
         } else {
+            // Not acknowledged: L1 must not serve what no persistent tier holds.
+            if let Some(l1) = &self.l1 {
+                for entry in &batch {
+                    l1.remove(&entry.key);
+                }
+            }
             Err(Error::Storage(
-                "no enabled tier could store the entry".into(),
+                "no enabled persistent tier could store the entry".into(),
             ))
         }
     }
