@@ -3,6 +3,12 @@
 //! A thin layer over the library: every subcommand is one or two library calls. Exit status:
 //! 0 success, 1 an error (its message on stderr), 2 bad usage, 3 not found (`get`, `delete`,
 //! `invalidate` of an absent key).
+//!
+//! `shared` (`--shared URL` on every command) and `fleet_demo` (`demo --fleet` and the hidden
+//! `fleet-scraper` it starts) are the fleet's part.
+
+mod fleet_demo;
+mod shared;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -46,6 +52,10 @@ struct CacheOptions {
     /// Overrides `l2_backend`.
     #[arg(long, global = true, value_enum)]
     l2_backend: Option<Backend>,
+    /// Joins the fleet's shared tier on this Redis server (redis:// or rediss://, may carry
+    /// user:password@, never printed); needs the same encryption key in every process.
+    #[arg(long, global = true, value_name = "URL", env = shared::ENV, hide_env_values = true)]
+    shared: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,6 +125,18 @@ enum Command {
         /// Where the demo cache lives.
         #[arg(long, default_value = ".cache")]
         dir: PathBuf,
+        /// Three scraper processes on one shared pool instead: a redis-server of the demo's
+        /// own, or the one of --shared.
+        #[arg(long)]
+        fleet: bool,
+    },
+    /// One scraper of `demo --fleet` (started by it).
+    #[command(hide = true)]
+    FleetScraper {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        namespace: String,
     },
 }
 
@@ -187,6 +209,9 @@ fn load_config(options: &CacheOptions) -> pwcache::Result<CacheConfig> {
             Backend::Sqlite => L2Backend::Sqlite,
         };
     }
+    if let Some(url) = &options.shared {
+        shared::enable(&mut config, url)?;
+    }
     Ok(config)
 }
 
@@ -194,7 +219,11 @@ fn run(cli: Cli) -> pwcache::Result<()> {
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Key { url } => return print(out, &generate_cache_key(&url)),
-        Command::Demo { dir } => return demo(out, &dir),
+        Command::Demo { fleet: true, .. } => {
+            return fleet_demo::run(out, cli.cache.shared.as_deref());
+        }
+        Command::Demo { dir, .. } => return demo(out, &dir),
+        Command::FleetScraper { dir, namespace } => return fleet_demo::scraper(&dir, &namespace),
         _ => {}
     }
     let cache = CacheManager::open(load_config(&cli.cache)?)?;
@@ -262,7 +291,11 @@ fn run(cli: Cli) -> pwcache::Result<()> {
             if json {
                 print(out, &stats.to_json())
             } else {
-                print(out, &stats_table(&stats))
+                print(out, &stats_table(&stats))?;
+                match shared::stats_row(cache.config(), &stats) {
+                    Some(row) => print(out, &row),
+                    None => Ok(()),
+                }
             }
         }
         Command::Export {
@@ -293,7 +326,9 @@ fn run(cli: Cli) -> pwcache::Result<()> {
             let removed = cache.cleanup_expired()?;
             print(out, &format!("removed {removed} expired entries"))
         }
-        Command::Key { .. } | Command::Demo { .. } => unreachable!("handled above"),
+        Command::Key { .. } | Command::Demo { .. } | Command::FleetScraper { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
