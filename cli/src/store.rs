@@ -90,11 +90,12 @@ pub fn config(options: &StoreOptions) -> Result<CacheConfig, Failure> {
 }
 
 /// Whether a persistent tier of `config` has been created (a cache with neither L2 nor L3 on
-/// has nothing to create, so it always exists).
+/// has nothing to create, so it always exists; with the shared tier on, the fleet's pool is the
+/// cache, whatever this machine's disk holds).
 pub fn exists(config: &CacheConfig) -> bool {
     let l2 = config.l2.enabled && config.l2_cache_dir.is_dir();
     let l3 = config.l3.enabled && config.l3_database_path.is_file();
-    l2 || l3 || !(config.l2.enabled || config.l3.enabled)
+    l2 || l3 || !(config.l2.enabled || config.l3.enabled) || config.shared.enabled
 }
 
 /// Opens the cache `options` name.
