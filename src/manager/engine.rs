@@ -582,7 +582,11 @@ impl Engine {
     /// Calls `visit` once per key with its live entry (L1's copy first: its counters are the
     /// newest, then L2's, then L3's), without counting a read or changing anything. Returns how
     /// many stored records could not be read (corrupt, or under another encryption key).
-    pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> u64 {
+    ///
+    /// As for a get, the scan is complete only when a tier that could hold every entry answered:
+    /// with every persistent tier failing or skipped it is a storage error (L1 alone answers
+    /// only when it is the only tier).
+    pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> Result<u64> {
         let now = self.now();
         let mut seen: HashSet<String> = HashSet::new();
         let mut unreadable = 0;
@@ -597,15 +601,20 @@ impl Engine {
                 offer(entry);
             }
         }
+        let mut answered = self.l1.is_some() && self.lower().next().is_none();
         for (_, slot) in self.lower() {
-            let _ = ask(slot, "reading every entry", |t| {
+            let scanned = ask(slot, "reading every entry", |t| {
                 t.scan(&mut |record| match record {
                     Ok(entry) => offer(entry),
                     Err(_) => unreadable += 1,
                 })
             });
+            answered |= matches!(scanned, Ok(Some(())));
         }
-        unreadable
+        if !answered {
+            return Err(no_tier_answered());
+        }
+        Ok(unreadable)
     }
 
     /// The TTL of entries from `source`, by the configuration.
