@@ -70,7 +70,9 @@ impl BoxedHandle for pw_cache {
 ///   key file per directory would differ from process to process);
 /// - `PW_UNSUPPORTED` if a SQLite tier is enabled and the process's SQLite library is older than
 ///   3.35.0 or lacks the JSON functions (the message names the version found);
-/// - `PW_IO_ERROR`, `PW_STORAGE_ERROR` if the cache cannot be set up at all;
+/// - `PW_STORAGE_ERROR` if `shared_config` is enabled and the thread that listens for the
+///   fleet's notices cannot be created (a tier that cannot be opened is not an error: it starts
+///   degraded);
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: safe to call from any thread.
@@ -374,7 +376,8 @@ pub extern "C" fn pw_cache_get_statistics(
 /// Each record needs a non-empty `proxy_url`; `key` defaults to pw_generate_cache_key() of the
 /// URL and `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
 /// (0 = already expired); a negative value means none (the `per_source_ttl` or
-/// `default_ttl_seconds` rule). A bad record is counted and never stops the rest.
+/// `default_ttl_seconds` rule). A bad record is counted and never stops the rest; so is a
+/// record that no enabled tier could store (in `failed`, with a warning in the log).
 ///
 /// Ownership: `path` is borrowed. `out_counts_json` (may be NULL) receives, on `PW_OK`, a
 /// string `{"loaded": n, "skipped": n, "failed": n}` that the caller owns and frees with
@@ -386,7 +389,6 @@ pub extern "C" fn pw_cache_get_statistics(
 /// - `PW_UNSUPPORTED` if the extension is not `.json`, `.jsonl` or `.csv`;
 /// - `PW_IO_ERROR` if the file is missing, unreadable or a directory;
 /// - `PW_INVALID_JSON` if a `.json` file does not parse or is not an array (nothing is loaded);
-/// - `PW_STORAGE_ERROR` if no enabled tier could store the entries;
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.
@@ -452,7 +454,9 @@ fn parse_export_options(text: &str) -> Result<ExportOptions> {
 /// - `PW_INVALID_JSON` if `options_json` is not UTF-8, not a JSON object, has an unknown key or
 ///   a value of the wrong type;
 /// - `PW_IO_ERROR` if the file cannot be written (a directory, a path under a regular file);
-/// - `PW_STORAGE_ERROR` if no enabled tier could be read;
+/// - `PW_STORAGE_ERROR` if every enabled persistent tier (L2, L3, the shared tier) failed or is
+///   skipped while degraded, so the entries cannot all be read (L1 alone is read only when it is
+///   the only tier); no file is written;
 /// - `PW_PANIC` on a bug.
 ///
 /// Threading: may run concurrently with any call on the same handle.
