@@ -134,7 +134,7 @@ fn bench_warm(c: &mut Criterion) {
                 },
                 |(dir, cache)| {
                     assert_eq!(
-                        cache.warm_from_file(&path, None).unwrap().loaded,
+                        cache.warm_from_file(&path, None).unwrap().counts.loaded,
                         lines as u64
                     );
                     (dir, cache)

@@ -364,7 +364,10 @@ fn bench_warm(c: &mut Criterion) {
                 (dir, CacheManager::open(config).unwrap())
             },
             |(dir, cache)| {
-                assert_eq!(cache.warm_from_file(&path, None).unwrap().loaded, LINES);
+                assert_eq!(
+                    cache.warm_from_file(&path, None).unwrap().counts.loaded,
+                    LINES
+                );
                 (dir, cache)
             },
             BatchSize::PerIteration,

@@ -34,7 +34,7 @@ fn main() {
         config.l3.enabled = l3;
         let cache = CacheManager::open(config).expect("the cache opens");
         let started = Instant::now();
-        let counts = cache.warm_from_file(&path, None).expect("warm");
+        let counts = cache.warm_from_file(&path, None).expect("warm").counts;
         println!(
             "{name:14} {:7.1} ms for {} lines",
             started.elapsed().as_secs_f64() * 1e3,

@@ -93,6 +93,12 @@ typedef enum pw_status {
    * A bug in pwcache: a Rust panic was caught at the boundary.
    */
   PW_PANIC = 8,
+  /**
+   * Malformed input that is not JSON: a `.csv` warm file with no header row, a header row
+   * that is not one CSV record, or no `proxy_url` column (the message lists the columns
+   * found).
+   */
+  PW_INVALID_INPUT = 9,
 } pw_status;
 
 /**
@@ -238,8 +244,15 @@ void pw_cache_free(struct pw_cache *cache);
 /**
  * Stores an entry under `key`, in every enabled tier (write-through).
  *
- * `entry_json` is a CacheEntry JSON object; only `proxy_url` (non-empty) is required: `source`
- * defaults to "user", `ttl_seconds` to the source's TTL, `expires_at` to now + `ttl_seconds`. `key` always wins over a `key` field of the entry.
+ * `entry_json` is a CacheEntry JSON object; only `proxy_url` is required: `source` defaults to
+ * "user", `ttl_seconds` to the source's TTL, `expires_at` to now + `ttl_seconds`. `key` always
+ * wins over a `key` field of the entry.
+ *
+ * `proxy_url` must be a URL `scheme://host[:port]` (surrounding whitespace is trimmed). A
+ * credential in its userinfo (`http://user:pass@host:port`) is never stored in plain text: the
+ * URL is stored without it and the user name and password (percent-decoded) go into `username`
+ * and `password`, which are stored encrypted; pw_cache_get() gives them back there. If the
+ * userinfo and the `username`/`password` field both give a credential, they must be equal.
  *
  * Ownership: `key` and `entry_json` are borrowed for the call.
  *
@@ -250,15 +263,17 @@ void pw_cache_free(struct pw_cache *cache);
  *   UTF-8;
  * - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
  *   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+ * - `PW_INVALID_ARGUMENT` also if `proxy_url` is not a URL `scheme://host[:port]` (`"   "`,
+ *   `"not a url"`, `"10.0.0.1:80"`; the message says what is wrong and never quotes the URL),
+ *   or if its userinfo gives a user name or password that differs from the `username` or
+ *   `password` field;
  * - `PW_STORAGE_ERROR` if no enabled persistent tier could store it (every one failed or is
  *   skipped while degraded); the entry is then not in L1 either;
  * - `PW_PANIC` on a bug.
  *
  * Threading: may run concurrently with any call on the same handle.
  */
-enum pw_status pw_cache_put(struct pw_cache *cache,
-                            const char *key,
-                            const char *entry_json);
+enum pw_status pw_cache_put(struct pw_cache *cache, const char *key, const char *entry_json);
 
 /**
  * Stores many entries at once, in every enabled tier, as one batch (one transaction) per tier.
@@ -279,6 +294,9 @@ enum pw_status pw_cache_put(struct pw_cache *cache,
  * - `PW_INVALID_JSON` if `entries_json` is not UTF-8, not JSON or not an array, or if an item
  *   is not an object, lacks `key` or `proxy_url`, has an unknown field or a value of the wrong
  *   type or out of bounds (nothing is stored);
+ * - `PW_INVALID_ARGUMENT` also if an item's `proxy_url` is not a URL or its credentials are
+ *   given twice and differ, as for pw_cache_put() (the message starts "item <index>:"; nothing
+ *   is stored);
  * - `PW_STORAGE_ERROR` if no enabled persistent tier could store the batch (none of it is
  *   left in L1);
  * - `PW_PANIC` on a bug.
@@ -393,17 +411,25 @@ enum pw_status pw_cache_get_statistics(struct pw_cache *cache, char **out_stats_
 
 /**
  * Loads proxies from a file: `.json` (an array of objects), `.jsonl` or `.csv` (with a header
- * row); the extension is matched case-insensitively.
+ * row naming a `proxy_url` column; each record on one line); the extension is matched
+ * case-insensitively.
  *
- * Each record needs a non-empty `proxy_url`; `key` defaults to pw_generate_cache_key() of the
- * URL and `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
+ * Each record needs a `proxy_url` that is a URL `scheme://host[:port]` (surrounding whitespace
+ * is trimmed; credentials in its userinfo are moved into `username`/`password`, as in
+ * pw_cache_put()); `key` defaults to pw_generate_cache_key() of the URL as written and
+ * `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
  * (0 = already expired); a negative value means none (the `per_source_ttl` or
- * `default_ttl_seconds` rule). A bad record is counted and never stops the rest; so is a
- * record that no enabled tier could store (in `failed`, with a warning in the log).
+ * `default_ttl_seconds` rule). A bad record never stops the rest: one that is read but is not
+ * a proxy is *skipped*, one that cannot be read (a line that is not JSON, a CSV line with a
+ * quote left open) or not stored is *failed*. Each of them is logged as a warning (through
+ * pw_set_log_callback()) with its line number (`item` number in a `.json` array) and the
+ * reason, and the first 20 are listed in the result.
  *
  * Ownership: `path` is borrowed. `out_counts_json` (may be NULL) receives, on `PW_OK`, a
- * string `{"loaded": n, "skipped": n, "failed": n}` that the caller owns and frees with
- * pw_string_free(); it is NULL on any other status.
+ * string the caller owns and frees with pw_string_free(); it is NULL on any other status:
+ * `{"loaded": n, "skipped": n, "failed": n, "problems": [{"line": 3, "outcome": "skipped",
+ * "reason": "..."}, ...], "problems_not_listed": n}` (`"item"` instead of `"line"` for a
+ * `.json` file; `problems_not_listed` counts the skipped and failed records beyond the 20).
  *
  * Returns:
  * - `PW_OK` when the file was read (even if records were skipped or failed);
@@ -411,7 +437,11 @@ enum pw_status pw_cache_get_statistics(struct pw_cache *cache, char **out_stats_
  * - `PW_UNSUPPORTED` if the extension is not `.json`, `.jsonl` or `.csv`;
  * - `PW_IO_ERROR` if the file is missing, unreadable or a directory;
  * - `PW_INVALID_JSON` if a `.json` file does not parse or is not an array (nothing is loaded);
+ * - `PW_INVALID_INPUT` if a `.csv` file has no header row, a header row that is not one CSV
+ *   record, or no `proxy_url` column (the message lists the columns found; nothing is loaded);
  * - `PW_PANIC` on a bug.
+ *
+ * A batch that no enabled tier could store is not an error: its records are counted as failed.
  *
  * Threading: may run concurrently with any call on the same handle.
  */
@@ -588,6 +618,8 @@ enum pw_status pw_cache_tier_get(struct pw_cache *cache,
  *   UTF-8, or `tier` is not a pw_tier;
  * - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
  *   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+ * - `PW_INVALID_ARGUMENT` also if `proxy_url` is not a URL `scheme://host[:port]` or its
+ *   credentials are given twice and differ, as for pw_cache_put();
  * - `PW_UNSUPPORTED` if the configuration disables `tier`;
  * - `PW_STORAGE_ERROR` if the tier cannot be written or is degraded;
  * - `PW_PANIC` on a bug.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::json_object::JsonObject;
+use crate::proxy_url::{ProxyUrl, merge_credential};
 use crate::redact::mask_url_userinfo;
 use crate::time::Timestamp;
 
@@ -225,8 +226,9 @@ impl CacheEntry {
     }
 }
 
-/// What a caller gives to `put`: only `proxy_url` is required. [`EntryInput::resolve`] fills in
-/// the rest against the configuration: `source` "user", `fetch_time` and `last_accessed` now,
+/// What a caller gives to `put`: only `proxy_url` is required, a URL `scheme://host[:port]`
+/// (checked by [`ProxyUrl::parse`]; credentials in its userinfo move into `username` and
+/// `password`). [`EntryInput::resolve`] fills in the rest against the configuration: `source` "user", `fetch_time` and `last_accessed` now,
 /// `ttl_seconds` the source's TTL, `expires_at` = `fetch_time + ttl_seconds`, `health_status`
 /// "unknown", counters 0, `evicted_from_l1` false, the other fields absent.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -355,6 +357,12 @@ impl EntryInput {
 
     /// Applies the defaults and checks the bounds. `ttl_for_source` gives the TTL of a source that
     /// carries none (`per_source_ttl`, else `default_ttl_seconds`).
+    ///
+    /// Errors: [`Error::InvalidJson`] for a missing or empty `proxy_url` and a field out of
+    /// bounds (naming it); then [`Error::InvalidArgument`] for a `proxy_url` that is not
+    /// `scheme://host[:port]` ([`ProxyUrl::parse`]), or whose userinfo gives a user name or
+    /// password that differs from the `username` or `password` field (the same value twice is
+    /// fine: credentials are never silently dropped).
     pub fn resolve(
         self,
         key: &str,
@@ -404,11 +412,11 @@ impl EntryInput {
                 ))
             })?,
         };
-        Ok(CacheEntry {
+        let mut entry = CacheEntry {
             key: key.to_string(),
-            proxy_url: self.proxy_url,
-            username: self.username.and_then(Secret::new),
-            password: self.password.and_then(Secret::new),
+            proxy_url: String::new(),
+            username: None,
+            password: None,
             source,
             fetch_time,
             last_accessed,
@@ -435,7 +443,16 @@ impl EntryInput {
                 "total_health_check_failures",
                 self.total_health_check_failures,
             )?,
-        })
+        };
+        // Last, so that an input with a bad field and a placeholder URL reports the field.
+        let proxy = ProxyUrl::parse(&self.proxy_url)?;
+        let given = |field: Option<String>| field.filter(|f| !f.is_empty());
+        entry.proxy_url = proxy.url;
+        entry.username = merge_credential("username", proxy.username, given(self.username))?
+            .and_then(Secret::new);
+        entry.password = merge_credential("password", proxy.password, given(self.password))?
+            .and_then(Secret::new);
+        Ok(entry)
     }
 }
 
@@ -538,7 +555,7 @@ mod tests {
         for bad in [
             "",
             "{}",
-            r#"{"key":"a","proxy_url":"x"}"#,
+            r#"{"key":"a","proxy_url":"http://x:1"}"#,
             "null",
             "3",
             "[",

@@ -9,6 +9,8 @@ pub enum ErrorKind {
     NotFound,
     InvalidArgument,
     InvalidJson,
+    /// Malformed input that is not JSON (a CSV warm file).
+    InvalidInput,
     Io,
     Storage,
     Unsupported,
@@ -25,6 +27,10 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidJson(String),
+    /// Malformed input that is not JSON: a CSV warm file with no `proxy_url` column or a header
+    /// the CSV reader rejects.
+    #[error("{0}")]
+    InvalidInput(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -54,6 +60,7 @@ impl Error {
             Error::NotFound(m) => Error::NotFound(prefix(m)),
             Error::InvalidArgument(m) => Error::InvalidArgument(prefix(m)),
             Error::InvalidJson(m) => Error::InvalidJson(prefix(m)),
+            Error::InvalidInput(m) => Error::InvalidInput(prefix(m)),
             Error::Storage(m) => Error::Storage(prefix(m)),
             Error::Unsupported(m) => Error::Unsupported(prefix(m)),
             Error::Crypto(m) => Error::Crypto(prefix(m)),
@@ -66,6 +73,7 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::InvalidJson(_) => ErrorKind::InvalidJson,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Io { .. } => ErrorKind::Io,
             Error::Sqlite { .. } | Error::Storage(_) => ErrorKind::Storage,
             Error::Unsupported(_) => ErrorKind::Unsupported,

@@ -49,6 +49,7 @@ pub mod fsutil;
 mod json_object;
 pub mod key;
 pub mod manager;
+pub mod proxy_url;
 pub(crate) mod redact;
 pub mod stats;
 pub mod tier;
@@ -59,7 +60,10 @@ pub use entry::{CacheEntry, Credentials, EntryInput, HealthStatus, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;
 pub use manager::single_tier::TierLevel;
-pub use manager::{CacheManager, ExportCounts, TtlManager, WRITE_BACK_BATCH, WarmCounts};
+pub use manager::{
+    CacheManager, ExportCounts, RowOutcome, RowPlace, RowProblem, TtlManager, WARM_PROBLEMS_LISTED,
+    WARM_ROW_LOG_TARGET, WRITE_BACK_BATCH, WarmCounts, WarmReport,
+};
 
 /// The background sweeper (kept as a path of its own for Rust users).
 pub mod ttl {

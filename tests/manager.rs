@@ -704,12 +704,12 @@ fn put_many_json_names_the_bad_item_and_stores_nothing() {
     // Valid JSON whose third item fails resolution (a bound), and one missing its URL.
     for (bad, field) in [
         (
-            r#"[{"key":"c","proxy_url":"x"},{"key":"d","proxy_url":"y"},
-                {"key":"e","proxy_url":"z","failure_count":-1}]"#,
+            r#"[{"key":"c","proxy_url":"http://x:1"},{"key":"d","proxy_url":"http://y:1"},
+                {"key":"e","proxy_url":"http://z:1","failure_count":-1}]"#,
             "failure_count",
         ),
         (
-            r#"[{"key":"c","proxy_url":"x"},{"key":"d","proxy_url":"y"},{"key":"e"}]"#,
+            r#"[{"key":"c","proxy_url":"http://x:1"},{"key":"d","proxy_url":"http://y:1"},{"key":"e"}]"#,
             "proxy_url",
         ),
     ] {
@@ -727,6 +727,57 @@ fn put_many_json_names_the_bad_item_and_stores_nothing() {
     let err = err.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().starts_with("item 1:"), "{err}");
+    let err = cache
+        .put_many_json(r#"[{"key":"c","proxy_url":"http://x:1"},{"key":"d","proxy_url":"   "}]"#)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().starts_with("item 1:"), "{err}");
+    assert!(cache.get("c").unwrap().is_none());
+}
+
+/// `proxy_url` is a URL with a scheme and a host: whitespace around it is trimmed, anything
+/// else is refused with a message saying what is wrong, and nothing is stored.
+#[test]
+fn put_refuses_what_is_not_a_proxy_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(config_in(dir.path()), &clock());
+    for bad in [
+        "   ",
+        "not a url",
+        "10.0.0.1:8080",
+        "http://",
+        "http://h:99999",
+        "http:/h",
+    ] {
+        let err = cache.put("k", EntryInput::with_url(bad)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}: {err}");
+        assert!(err.to_string().contains("proxy_url"), "{err}");
+    }
+    assert_eq!(cache.statistics().total_size, 0, "nothing stored");
+    cache
+        .put("k", EntryInput::with_url(" http://10.0.0.1:8080\n"))
+        .unwrap();
+    assert_eq!(
+        cache.get("k").unwrap().unwrap().proxy_url,
+        "http://10.0.0.1:8080"
+    );
+    // A credential in the URL and in its field must agree.
+    let both = |password: &str| EntryInput {
+        password: Some(password.into()),
+        ..EntryInput::with_url("http://u:pw@10.0.0.2:80")
+    };
+    cache.put("same", both("pw")).unwrap();
+    let e = cache.get("same").unwrap().unwrap();
+    assert_eq!(
+        (
+            e.proxy_url.as_str(),
+            e.username.unwrap().expose(),
+            e.password.unwrap().expose()
+        ),
+        ("http://10.0.0.2:80", "u", "pw")
+    );
+    let err = cache.put("differ", both("other")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
 }
 
 #[test]

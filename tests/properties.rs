@@ -368,6 +368,17 @@ fn an_entry_serialised_and_parsed_back_is_equal() {
 
 const WARM_NAMES: &[&str] = &["proxy_url", "key", "username", "password", "source"];
 
+/// Text for a `proxy_url`: URLs with and without userinfo (masked, percent-encoded, empty
+/// parts), with spaces around, with a bad port or no host, and other text.
+fn proxy_url_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => "(http|socks5)://[a-z0-9.]{0,6}(:[0-9]{0,6})?(/[a-z]{0,3})?",
+        2 => "http://[a-z*%0-9]{0,4}(:[a-z*@%0-9]{0,4})?@[a-z]{0,4}:[0-9]{1,3}",
+        1 => "[ \t]{0,2}http://[a-z]{1,4}:8080[ \t]{0,2}",
+        1 => word(),
+    ]
+}
+
 /// A warm row: the five fields with values of every JSON type, often strings.
 fn warm_object() -> impl Strategy<Value = Value> {
     let value = || {
@@ -377,7 +388,18 @@ fn warm_object() -> impl Strategy<Value = Value> {
         ]
         .boxed()
     };
-    object(WARM_NAMES.iter().map(|n| (*n, value())).collect())
+    object(
+        WARM_NAMES
+            .iter()
+            .map(|n| match *n {
+                "proxy_url" => (
+                    *n,
+                    prop_oneof![4 => proxy_url_text().prop_map(Value::from), 1 => value()].boxed(),
+                ),
+                _ => (*n, value()),
+            })
+            .collect(),
+    )
 }
 
 /// Lines of a JSON Lines file: rows, other JSON, blank lines, garbage; LF or CRLF; maybe a BOM.
@@ -408,13 +430,17 @@ fn jsonl_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 /// A CSV cell: quoted or not (a raw cell may hold a stray quote or comma).
 fn csv_cell() -> impl Strategy<Value = String> {
-    (prop_oneof![word(), "[a-z,\" \n]{0,6}"], any::<bool>()).prop_map(|(text, quote)| {
-        if quote {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    })
+    (
+        prop_oneof![word(), "[a-z,\" \n]{0,6}", proxy_url_text()],
+        any::<bool>(),
+    )
+        .prop_map(|(text, quote)| {
+            if quote {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            }
+        })
 }
 
 fn csv_bytes() -> impl Strategy<Value = Vec<u8>> {

@@ -44,9 +44,10 @@ fn credentials_never_leak() {
     config.l1.max_entries = Some(1);
     let cache = open(config.clone(), &clock);
     let url = "http://url-user:url-pa55@10.1.1.1:3128";
-    let mut entry = EntryInput::with_url(url);
+    let mut entry = EntryInput::with_url("http://10.1.1.1:3128");
     entry.username = Some("alice-the-user".into());
     entry.password = Some("hunter2-pass".into());
+    cache.put("u", EntryInput::with_url(url)).unwrap();
     cache.put("a", entry.clone()).unwrap();
     cache.put("b", entry.clone()).unwrap(); // evicts a: write-back
     let got = cache.get("a").unwrap().unwrap();
@@ -64,6 +65,9 @@ fn credentials_never_leak() {
         r#"{"proxy_url":"http://url-user:url-pa55@h:1","username":["alice-the-user"]}"#,
         r#"{"proxy_url":"http://url-user:url-pa55@h:1","password":"hunter2-pass","nope":1}"#,
         r#"{"proxy_url":"http://url-user:url-pa55@h:1","access_count":"hunter2-pass"}"#,
+        r#"{"proxy_url":"http://url-user:url-pa55@h:1","password":"hunter2-pass"}"#,
+        r#"{"proxy_url":"http://url-user:url-pa55@h:99999"}"#,
+        r#"{"proxy_url":"url-user:url-pa55 hunter2-pass"}"#,
     ] {
         errors.push(cache.put_json("x", bad).unwrap_err().to_string());
     }
@@ -86,6 +90,8 @@ fn credentials_never_leak() {
         &warm,
         format!(
             "{{\"proxy_url\":\"{url}\",\"username\":\"alice-the-user\",\"password\":\"hunter2-pass\"}}\n\
+             {{\"proxy_url\":\"{url}\"}}\n\
+             {{\"proxy_url\":\"http://url-user:url-pa55@h:99999\"}}\n\
              {{\"proxy_url\":\"{url}\",\"password\":\"hunter2-pass\"\n\
              [\"hunter2-pass\"]\n"
         ),
@@ -110,8 +116,7 @@ fn credentials_never_leak() {
     {
         let path = dir.path().join("db").join("l3.db");
         let bytes = std::fs::read(path).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("hunter2-pass") && !text.contains("alice-the-user"));
+        assert_clean("L3", &String::from_utf8_lossy(&bytes));
     }
 
     for e in &errors {
@@ -124,5 +129,77 @@ fn credentials_never_leak() {
     );
     for line in logs.iter() {
         assert_clean("log line", line);
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Credentials given in a URL's userinfo (put, put_many, warm) are stored like the `username`
+/// and `password` fields: encrypted. No file of the store holds them in plain text, with either
+/// L2 backend, and `get` gives them back, from L1 and after a reopen.
+#[test]
+fn credentials_in_a_url_are_encrypted_at_rest() {
+    for sqlite in [false, true] {
+        let store = tempfile::tempdir().unwrap();
+        let input = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let mut config = config_in(store.path());
+        if sqlite {
+            config = sqlite_l2(config);
+        }
+        let cache = open(config.clone(), &clock);
+        cache
+            .put(
+                "a",
+                EntryInput::with_url("http://url-user:url-pa55@10.2.0.1:3128"),
+            )
+            .unwrap();
+        let many = vec![(
+            "b".to_string(),
+            EntryInput::with_url("socks5://url-user:url-pa55@10.2.0.2:1080"),
+        )];
+        cache.put_many(many).unwrap();
+        let warm = input.path().join("w.jsonl");
+        std::fs::write(
+            &warm,
+            "{\"proxy_url\":\"http://url-user:url-pa55@10.2.0.3:8080\",\"key\":\"c\"}\n",
+        )
+        .unwrap();
+        assert_eq!(cache.warm_from_file(&warm, None).unwrap().counts.loaded, 1);
+        let expect = |cache: &CacheManager, key: &str, url: &str| {
+            let e = cache.get(key).unwrap().unwrap();
+            assert_eq!(e.proxy_url, url, "sqlite L2: {sqlite}");
+            assert_eq!(e.username.unwrap().expose(), "url-user");
+            assert_eq!(e.password.unwrap().expose(), "url-pa55");
+        };
+        expect(&cache, "a", "http://10.2.0.1:3128");
+        drop(cache);
+        let files = files_under(store.path());
+        assert!(files.len() >= 2, "{files:?}");
+        for file in &files {
+            let bytes = std::fs::read(file).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains("url-pa55") && !text.contains("url-user"),
+                "{} holds a credential in plain text (sqlite L2: {sqlite})",
+                file.display()
+            );
+        }
+        let cache = open(config, &clock);
+        expect(&cache, "a", "http://10.2.0.1:3128");
+        expect(&cache, "b", "socks5://10.2.0.2:1080");
+        expect(&cache, "c", "http://10.2.0.3:8080");
     }
 }

@@ -188,6 +188,7 @@ fn error_kind(status: &str) -> Option<&'static str> {
         "PW_STORAGE_ERROR" => "Storage",
         "PW_UNSUPPORTED" => "Unsupported",
         "PW_CRYPTO_ERROR" => "Crypto",
+        "PW_INVALID_INPUT" => "InvalidInput",
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use pwcache::{CacheManager, ErrorKind, WarmCounts};
+use pwcache::{CacheManager, ErrorKind, RowOutcome, RowPlace, WarmCounts};
 
 fn cache_in(dir: &Path) -> CacheManager {
     open(config_in(dir), &clock())
@@ -36,7 +36,10 @@ fn csv_with_bom_extra_columns_and_masked_credentials() {
                us,,bob,x,list,slow\n\
                uk,http://3.3.3.3:80\n";
     let path = write(dir.path(), "proxies.CSV", csv.as_bytes());
-    assert_eq!(cache.warm_from_file(&path, None).unwrap(), counts(3, 1, 0));
+    assert_eq!(
+        cache.warm_from_file(&path, None).unwrap().counts,
+        counts(3, 1, 0)
+    );
     let alice = cache
         .get(&pwcache::generate_cache_key("http://1.1.1.1:80"))
         .unwrap()
@@ -75,7 +78,28 @@ fn jsonl_blank_bad_and_odd_lines() {
                 {\"proxy_url\":\"http://a:2\",\"key\":\"ka\"}\n\
                 {\"proxy_url\":\"http://c:1\"";
     let path = write(dir.path(), "p.jsonl", text.as_bytes());
-    assert_eq!(cache.warm_from_file(&path, None).unwrap(), counts(3, 6, 2));
+    let report = cache.warm_from_file(&path, None).unwrap();
+    assert_eq!(report.counts, counts(3, 6, 2));
+    let left_out: Vec<_> = report
+        .problems
+        .iter()
+        .map(|p| (p.place, p.outcome))
+        .collect();
+    let (skipped, failed) = (RowOutcome::Skipped, RowOutcome::Failed);
+    assert_eq!(
+        left_out,
+        [
+            (4, failed),
+            (5, skipped),
+            (6, skipped),
+            (7, skipped),
+            (8, skipped),
+            (9, skipped),
+            (10, skipped),
+            (13, failed)
+        ]
+        .map(|(line, outcome)| (RowPlace::Line(line), outcome))
+    );
     assert_eq!(
         cache.get("ka").unwrap().unwrap().proxy_url,
         "http://a:2",
@@ -96,7 +120,10 @@ fn invalid_utf8_line_fails_alone() {
     bytes.extend_from_slice(b"{\"proxy_url\":\"http://\xff:1\"}\n");
     bytes.extend_from_slice(b"{\"proxy_url\":\"http://b:1\"}\n");
     let path = write(dir.path(), "p.jsonl", &bytes);
-    assert_eq!(cache.warm_from_file(&path, None).unwrap(), counts(2, 0, 1));
+    assert_eq!(
+        cache.warm_from_file(&path, None).unwrap().counts,
+        counts(2, 0, 1)
+    );
 }
 
 #[test]
@@ -108,13 +135,16 @@ fn json_array_rows_and_ttl_override() {
                   {"proxy_url":"http://b:1","key":"b"}]"#;
     let path = write(dir.path(), "p.json", text.as_bytes());
     assert_eq!(
-        cache.warm_from_file(&path, Some(30)).unwrap(),
+        cache.warm_from_file(&path, Some(30)).unwrap().counts,
         counts(2, 3, 0)
     );
     let a = cache.get("a").unwrap().unwrap();
     assert_eq!((a.ttl_seconds, a.expires_at), (30, t0().plus_seconds(30)));
     assert_eq!(a.password.unwrap().expose(), "pw");
-    assert_eq!(cache.warm_from_file(&path, Some(0)).unwrap().loaded, 2);
+    assert_eq!(
+        cache.warm_from_file(&path, Some(0)).unwrap().counts.loaded,
+        2
+    );
     assert!(
         cache.get("b").unwrap().is_none(),
         "ttl_override 0 = already expired"
@@ -167,12 +197,149 @@ fn warm_file_kinds_and_io_errors() {
         cache.warm_from_file(&as_dir, None).unwrap_err().kind(),
         ErrorKind::Io
     );
-    let csv_without_url = write(dir.path(), "n.csv", b"host,port\n1.1.1.1,80\n");
+}
+
+/// A CSV file whose header names no `proxy_url` is an error naming the columns it has, and so
+/// is a file with no header row at all; neither loads anything.
+#[test]
+fn csv_without_a_proxy_url_column_is_an_error_naming_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(dir.path());
+    let path = write(
+        dir.path(),
+        "n.csv",
+        b"url,user,pass\nhttp://10.0.0.1:8080,erin,s3cret\n",
+    );
+    let err = cache.warm_from_file(&path, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let text = err.to_string();
+    for column in ["proxy_url", "\"url\"", "\"user\"", "\"pass\""] {
+        assert!(text.contains(column), "{column} is not named: {text}");
+    }
+    for empty in [&b""[..], b"\n  \n"] {
+        let path = write(dir.path(), "e.csv", empty);
+        let err = cache.warm_from_file(&path, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("header"), "{err}");
+    }
+    let path = write(dir.path(), "q.csv", b"\"proxy_url,key\nhttp://h:1,k\n");
+    let err = cache.warm_from_file(&path, None).unwrap_err();
     assert_eq!(
-        cache.warm_from_file(&csv_without_url, None).unwrap(),
-        counts(0, 1, 0)
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "a header with a quote left open: {err}"
+    );
+    assert_eq!(cache.statistics().total_size, 0);
+}
+
+/// The rows of issue 13: a quote left open fails its own line and nothing else (the next row
+/// keeps its username), and `proxy_url`s of blanks or plain words are skipped; each is named
+/// with its line and a reason.
+#[test]
+fn a_csv_quote_left_open_fails_its_line_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(dir.path());
+    let csv = "proxy_url,username,password\n\
+               http://10.1.0.1:8080,alice,a\n\
+               \"unterminated,quote,mylist\n\
+               http://10.1.0.4:8080,erin,e\n\
+               \"   \",x,y\n\
+               not a url,x,y\n\
+               \"http://10.1.0.7:8080\",\"gr\"\"ace\",\"p,w\"\n";
+    let path = write(dir.path(), "list.csv", csv.as_bytes());
+    let report = cache.warm_from_file(&path, None).unwrap();
+    assert_eq!(report.counts, counts(3, 2, 1));
+    let places: Vec<_> = report
+        .problems
+        .iter()
+        .map(|p| (p.place, p.outcome))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (RowPlace::Line(3), RowOutcome::Failed),
+            (RowPlace::Line(5), RowOutcome::Skipped),
+            (RowPlace::Line(6), RowOutcome::Skipped),
+        ]
+    );
+    assert!(
+        report.problems[0].reason.contains("quote"),
+        "{:?}",
+        report.problems[0]
+    );
+    assert!(
+        report.problems[1].reason.contains("proxy_url"),
+        "{:?}",
+        report.problems[1]
+    );
+    let erin = cache
+        .get(&pwcache::generate_cache_key("http://10.1.0.4:8080"))
+        .unwrap()
+        .expect("the row after the open quote is loaded");
+    assert_eq!(erin.username.unwrap().expose(), "erin");
+    let grace = cache
+        .get(&pwcache::generate_cache_key("http://10.1.0.7:8080"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(grace.username.unwrap().expose(), "gr\"ace");
+    assert_eq!(grace.password.unwrap().expose(), "p,w");
+    assert_eq!(report.to_json().matches("\"line\":").count(), 3);
+}
+
+/// Every row left out is logged as a warning naming its line; the report lists the first 20
+/// and counts the rest.
+#[test]
+fn every_row_left_out_is_logged_and_the_first_ones_listed() {
+    log::set_logger(&ROW_LOGS).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(dir.path());
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("{{\"proxy_url\":\"{}\"}}\n", url(i)));
+        text.push_str("{\"proxy_url\":\"10.0.0.1:8080\"}\n");
+    }
+    let path = write(dir.path(), "rows.jsonl", text.as_bytes());
+    let report = cache.warm_from_file(&path, None).unwrap();
+    assert_eq!(report.counts, counts(30, 30, 0));
+    assert_eq!(report.problems.len(), pwcache::WARM_PROBLEMS_LISTED);
+    assert_eq!(report.problems_not_listed, 10);
+    for (i, p) in report.problems.iter().enumerate() {
+        assert_eq!(p.place, RowPlace::Line(2 * i as u64 + 2));
+    }
+    let name = path.display().to_string();
+    let logged: Vec<String> = ROW_LOGS
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains(&name))
+        .cloned()
+        .collect();
+    assert_eq!(logged.len(), 30, "{logged:#?}");
+    assert!(
+        logged[29].contains("line 60: skipped: proxy_url"),
+        "{}",
+        logged[29]
     );
 }
+
+/// Warnings with warm's row target, kept to be read by the test above.
+struct RowLogs(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for RowLogs {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.target() == pwcache::WARM_ROW_LOG_TARGET
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) && record.level() == log::Level::Warn {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static ROW_LOGS: RowLogs = RowLogs(std::sync::Mutex::new(Vec::new()));
 
 #[test]
 fn warm_loads_in_batches_past_l1_capacity() {
@@ -190,7 +357,8 @@ fn warm_loads_in_batches_past_l1_capacity() {
             calls += 1;
         })
         .unwrap();
-    assert_eq!(got, counts(3500, 0, 0));
+    assert_eq!(got.counts, counts(3500, 0, 0));
+    assert!(got.problems.is_empty());
     assert!(calls >= 3);
     let s = cache.statistics();
     assert_eq!(
@@ -222,7 +390,7 @@ fn export_masks_credentials_and_has_no_side_effects() {
     cache
         .put_json(
             "c",
-            r#"{"proxy_url":"http://user:p%40ss@h:8080","username":"alice","password":"hunter2"}"#,
+            r#"{"proxy_url":"http://alice:p%40ss@h:8080","password":"p@ss"}"#,
         )
         .unwrap();
     for i in 0..4 {
@@ -247,9 +415,12 @@ fn export_masks_credentials_and_has_no_side_effects() {
     let c = rows.iter().find(|r| r["key"] == "c").unwrap();
     assert_eq!(c["username"], "***");
     assert_eq!(c["password"], "***");
-    assert_eq!(c["proxy_url"], "http://***:***@h:8080");
+    assert_eq!(
+        c["proxy_url"], "http://h:8080",
+        "the userinfo was stored as the credentials"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(!text.contains("alice") && !text.contains("hunter2") && !text.contains("p%40ss"));
+    assert!(!text.contains("alice") && !text.contains("p@ss") && !text.contains("p%40ss"));
     let plain = rows.iter().find(|r| r["key"] == key(0)).unwrap();
     assert!(plain["username"].is_null(), "null stays null");
     assert_eq!(
@@ -268,9 +439,9 @@ fn export_masks_credentials_and_has_no_side_effects() {
     let c = lines(&with).into_iter().find(|r| r["key"] == "c").unwrap();
     assert_eq!(
         (c["username"].as_str(), c["password"].as_str()),
-        (Some("alice"), Some("hunter2"))
+        (Some("alice"), Some("p@ss"))
     );
-    assert_eq!(c["proxy_url"], "http://user:p%40ss@h:8080");
+    assert_eq!(c["proxy_url"], "http://h:8080");
 }
 
 #[test]
@@ -284,7 +455,10 @@ fn export_round_trips_through_warm() {
     cache.export_to_file(&path, false).unwrap();
     let other_dir = tempfile::tempdir().unwrap();
     let other = cache_in(other_dir.path());
-    assert_eq!(other.warm_from_file(&path, None).unwrap(), counts(10, 0, 0));
+    assert_eq!(
+        other.warm_from_file(&path, None).unwrap().counts,
+        counts(10, 0, 0)
+    );
     assert_eq!(other.get(&key(4)).unwrap().unwrap().proxy_url, url(4));
 }
 

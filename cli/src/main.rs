@@ -2,7 +2,9 @@
 //!
 //! A thin layer over the library: every subcommand is one or two library calls. Exit status:
 //! 0 success, 1 an error (its message on stderr), 2 bad usage, 3 not found (`get`, `delete`,
-//! `invalidate` of an absent key).
+//! `invalidate` of an absent key), 4 a `warm` that loaded nothing or in which rows failed.
+
+mod warm;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -56,7 +58,9 @@ enum Backend {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load proxies from a .json, .jsonl or .csv file.
+    /// Load proxies from a .json, .jsonl or .csv file. Rows left out are listed with their line
+    /// and reason (the first 20; all with -v). Exit status 4 when nothing was loaded or rows
+    /// failed.
     Warm {
         file: PathBuf,
         /// TTL in seconds for every loaded entry (0 = already expired).
@@ -125,6 +129,10 @@ struct StderrLogger {
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
+        // warm's one warning per row left out: all with -v, else the command lists the first.
+        if metadata.target() == pwcache::WARM_ROW_LOG_TARGET && !self.verbose {
+            return false;
+        }
         metadata.level()
             <= if self.verbose {
                 log::Level::Info
@@ -154,7 +162,7 @@ fn main() -> ExitCode {
         });
     }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("pwcache: error: {e}");
             ExitCode::from(if e.kind() == ErrorKind::NotFound {
@@ -190,34 +198,20 @@ fn load_config(options: &CacheOptions) -> pwcache::Result<CacheConfig> {
     Ok(config)
 }
 
-fn run(cli: Cli) -> pwcache::Result<()> {
+fn run(cli: Cli) -> pwcache::Result<ExitCode> {
     let out = &mut std::io::stdout().lock();
     match cli.command {
-        Command::Key { url } => return print(out, &generate_cache_key(&url)),
-        Command::Demo { dir } => return demo(out, &dir),
+        Command::Key { url } => {
+            return print(out, &generate_cache_key(&url)).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Demo { dir } => return demo(out, &dir).map(|()| ExitCode::SUCCESS),
         _ => {}
     }
     let cache = CacheManager::open(load_config(&cli.cache)?)?;
+    if let Command::Warm { file, ttl } = &cli.command {
+        return warm::warm(&cache, out, file, *ttl, cli.verbose);
+    }
     match cli.command {
-        Command::Warm { file, ttl } => {
-            let bar = progress_bar("warming");
-            let started = Instant::now();
-            let counts = cache.warm_from_file_with_progress(&file, ttl, &mut |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })?;
-            bar.finish_and_clear();
-            print(
-                out,
-                &format!(
-                    "loaded {}, skipped {}, failed {} in {:.2} s",
-                    counts.loaded,
-                    counts.skipped,
-                    counts.failed,
-                    started.elapsed().as_secs_f64()
-                ),
-            )
-        }
         Command::Get { key, url } => {
             let key = key.unwrap_or_else(|| generate_cache_key(url.as_deref().unwrap_or_default()));
             match cache.get(&key)? {
@@ -293,8 +287,11 @@ fn run(cli: Cli) -> pwcache::Result<()> {
             let removed = cache.cleanup_expired()?;
             print(out, &format!("removed {removed} expired entries"))
         }
-        Command::Key { .. } | Command::Demo { .. } => unreachable!("handled above"),
+        Command::Key { .. } | Command::Demo { .. } | Command::Warm { .. } => {
+            unreachable!("handled above")
+        }
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 fn print(out: &mut impl Write, text: &str) -> pwcache::Result<()> {
@@ -412,7 +409,7 @@ fn demo(out: &mut impl Write, dir: &Path) -> pwcache::Result<()> {
         )?;
     }
     let started = Instant::now();
-    let counts = cache.warm_from_file(&list, None)?;
+    let counts = cache.warm_from_file(&list, None)?.counts;
     say(
         out,
         format!(

@@ -1,5 +1,5 @@
 //! The `pwcache` binary: every subcommand on success and on bad input, and its exit statuses
-//! (0 success, 1 error, 2 usage, 3 not found).
+//! (0 success, 1 error, 2 usage, 3 not found, 4 a warm that loaded nothing or had rows fail).
 
 use std::path::Path;
 
@@ -30,21 +30,27 @@ fn key_prints_the_cache_key_of_a_url() {
 #[test]
 fn put_get_delete_round_trip_with_credentials_only_from_get() {
     let dir = tempfile::tempdir().unwrap();
+    // A credential given twice, differently, is refused (which one was meant is unknown).
+    pwcache(dir.path())
+        .args([
+            "put",
+            "http://u:s3cret-url@10.0.0.1:8080",
+            "--password",
+            "hunter2-pw",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("two different passwords"))
+        .stderr(predicate::str::contains("hunter2-pw").not())
+        .stderr(predicate::str::contains("s3cret-url").not());
     let put = pwcache(dir.path())
         .args([
             "put",
             "http://u:s3cret-url@10.0.0.1:8080",
             "--username",
-            "alice",
+            "u",
         ])
-        .args([
-            "--password",
-            "hunter2-pw",
-            "--source",
-            "cli",
-            "--ttl",
-            "600",
-        ])
+        .args(["--source", "cli", "--ttl", "600"])
         .assert()
         .success();
     let out = put.get_output();
@@ -66,7 +72,15 @@ fn put_get_delete_round_trip_with_credentials_only_from_get() {
 
     let got = stdout_of(pwcache(dir.path()).args(["get", &key]));
     let entry: serde_json::Value = serde_json::from_str(&got).unwrap();
-    assert_eq!(entry["password"], "hunter2-pw");
+    // The URL's userinfo is stored as the credentials, the URL without it.
+    assert_eq!(
+        (&entry["proxy_url"], &entry["username"], &entry["password"]),
+        (
+            &serde_json::json!("http://10.0.0.1:8080"),
+            &serde_json::json!("u"),
+            &serde_json::json!("s3cret-url")
+        )
+    );
     assert_eq!(
         (entry["source"].as_str(), entry["ttl_seconds"].as_i64()),
         (Some("cli"), Some(600))
@@ -138,7 +152,7 @@ fn invalidate_records_failures_then_evicts() {
 fn export_masks_unless_asked_and_cleanup_reports() {
     let dir = tempfile::tempdir().unwrap();
     pwcache(dir.path())
-        .args(["put", "http://u:p4ss@10.0.0.4:1", "--password", "pw-secret"])
+        .args(["put", "http://u@10.0.0.4:1", "--password", "pw-secret"])
         .assert()
         .success();
     pwcache(dir.path())
@@ -148,8 +162,13 @@ fn export_masks_unless_asked_and_cleanup_reports() {
     let out = stdout_of(pwcache(dir.path()).args(["export", "out.jsonl"]));
     assert!(out.contains("exported 1"), "{out}");
     let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    assert!(text.contains("\"password\":\"***\"") && text.contains("http://***:***@10.0.0.4:1"));
-    assert!(!text.contains("pw-secret") && !text.contains("p4ss"));
+    assert!(
+        text.contains(
+            "\"proxy_url\":\"http://10.0.0.4:1\",\"username\":\"***\",\"password\":\"***\""
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("pw-secret"));
     stdout_of(pwcache(dir.path()).args(["export", "all.jsonl", "--include-credentials"]));
     let text = std::fs::read_to_string(dir.path().join("all.jsonl")).unwrap();
     assert!(text.contains("pw-secret"));
@@ -186,8 +205,78 @@ fn warm_reports_counts_and_rejects_bad_files() {
         "{\"proxy_url\":\"http://a:1\"}\n{bad\n",
     )
     .unwrap();
-    let out = stdout_of(pwcache(dir.path()).args(["warm", "few.jsonl", "--ttl", "60"]));
-    assert!(out.contains("loaded 1, skipped 0, failed 1"), "{out}");
+    // A row failed: the summary, the row with its line and reason, and exit status 4.
+    pwcache(dir.path())
+        .args(["warm", "few.jsonl", "--ttl", "60"])
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("loaded 1, skipped 0, failed 1"))
+        .stderr(predicate::str::contains(
+            "few.jsonl: line 2: failed: not JSON",
+        ));
+
+    // The rows of issue 13: a header without proxy_url is an error naming the columns found;
+    // a quote left open fails its line alone; blanks and words as URLs are skipped.
+    std::fs::write(
+        dir.path().join("nourl.csv"),
+        "url,user,pass\nhttp://h:1,u,p\n",
+    )
+    .unwrap();
+    pwcache(dir.path())
+        .args(["warm", "nourl.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no `proxy_url` column; columns found: \"url\", \"user\", \"pass\"",
+        ));
+    std::fs::write(
+        dir.path().join("open.csv"),
+        "proxy_url,username\n\"unterminated,quote\nhttp://10.1.0.4:8080,erin\n\"   \",x\nnot a url,y\n",
+    )
+    .unwrap();
+    pwcache(dir.path())
+        .args(["warm", "open.csv"])
+        .assert()
+        .code(4)
+        .stdout(predicate::str::contains("loaded 1, skipped 2, failed 1"))
+        .stderr(predicate::str::contains("open.csv: line 2: failed:"))
+        .stderr(predicate::str::contains("open.csv: line 4: skipped:"))
+        .stderr(predicate::str::contains("open.csv: line 5: skipped:"));
+    let erin = stdout_of(pwcache(dir.path()).args(["get", "--url", "http://10.1.0.4:8080"]));
+    assert!(erin.contains("\"username\":\"erin\""), "{erin}");
+    // Only skipped rows, some loaded: success. Nothing loaded: status 4.
+    std::fs::write(
+        dir.path().join("mixed.jsonl"),
+        "{\"proxy_url\":\"http://b:1\"}\n7\n",
+    )
+    .unwrap();
+    pwcache(dir.path())
+        .args(["warm", "mixed.jsonl"])
+        .assert()
+        .success();
+    std::fs::write(dir.path().join("none.jsonl"), "7\n").unwrap();
+    pwcache(dir.path())
+        .args(["warm", "none.jsonl"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("nothing was loaded"));
+
+    // More than 20 rows left out: the first 20 and a count, or every one with -v.
+    let many: String = (0..25).map(|i| format!("{i}\n")).collect();
+    std::fs::write(dir.path().join("many.jsonl"), many).unwrap();
+    let quiet = pwcache(dir.path())
+        .args(["warm", "many.jsonl"])
+        .assert()
+        .code(4);
+    let quiet = String::from_utf8_lossy(&quiet.get_output().stderr).into_owned();
+    assert_eq!(quiet.matches(": skipped: ").count(), 20, "{quiet}");
+    assert!(quiet.contains("and 5 more rows left out"), "{quiet}");
+    let verbose = pwcache(dir.path())
+        .args(["-v", "warm", "many.jsonl"])
+        .assert()
+        .code(4);
+    let verbose = String::from_utf8_lossy(&verbose.get_output().stderr).into_owned();
+    assert_eq!(verbose.matches(": skipped: ").count(), 25, "{verbose}");
     pwcache(dir.path())
         .args(["warm", "missing.csv"])
         .assert()
@@ -259,11 +348,13 @@ fn demo_runs_in_an_empty_directory() {
 fn each_subcommand_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.json"), "{\"colour\": 1}").unwrap();
-    pwcache(dir.path())
-        .args(["put", ""])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("proxy_url"));
+    for bad in ["", "   ", "not a url", "10.0.0.1:8080"] {
+        pwcache(dir.path())
+            .args(["put", bad])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("proxy_url"));
+    }
     pwcache(dir.path()).args(["key"]).assert().code(2);
     pwcache(dir.path())
         .args(["put", "http://h:1", "--ttl", "soon"])

@@ -30,6 +30,7 @@ from ._errors import (
     CryptoError,
     Error,
     InvalidArgument,
+    InvalidInput,
     InvalidJson,
     NotFound,
     Panic,
@@ -48,6 +49,7 @@ __all__ = [
     "NotFound",
     "InvalidArgument",
     "InvalidJson",
+    "InvalidInput",
     "PwIOError",
     "StorageError",
     "Unsupported",
@@ -214,7 +216,13 @@ class Cache(_Handle):
         _lib.pw_cache_get_statistics(self._h(), ctypes.byref(out))
         return json.loads(_lib.take_string(out))
 
-    def warm_from_file(self, path: PathLike, ttl_override: Optional[int] = None) -> dict[str, int]:
+    def warm_from_file(self, path: PathLike, ttl_override: Optional[int] = None) -> dict[str, Any]:
+        """Loads proxies from a `.json`, `.jsonl` or `.csv` file. Returns `{"loaded": n,
+        "skipped": n, "failed": n, "problems": [{"line": n, "outcome": "skipped" | "failed",
+        "reason": str}, ...], "problems_not_listed": n}`: the first 20 rows left out, with their
+        line (`"item"` in a `.json` array) and reason; every one is also logged as a warning on
+        the "pwcache" logger. InvalidJson for a `.json` that is not an array, InvalidInput for a
+        `.csv` with no header row or no `proxy_url` column."""
         out = ctypes.c_void_p()
         ttl = -1 if ttl_override is None else int(ttl_override)
         if ttl_override is not None and ttl < 0:

@@ -44,8 +44,15 @@ class Panic(Error):
     status = 8
 
 
+class InvalidInput(Error, ValueError):
+    """Malformed input that is not JSON: a CSV warm file with no `proxy_url` column."""
+
+    status = 9
+
+
 _BY_STATUS = {cls.status: cls for cls in (NotFound, InvalidArgument, InvalidJson, PwIOError,
-                                          StorageError, Unsupported, CryptoError, Panic)}
+                                          StorageError, Unsupported, CryptoError, Panic,
+                                          InvalidInput)}
 
 
 def from_status(status: int, message: str) -> Error:

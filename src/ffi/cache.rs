@@ -132,8 +132,15 @@ fn with_cache(
 
 /// Stores an entry under `key`, in every enabled tier (write-through).
 ///
-/// `entry_json` is a CacheEntry JSON object; only `proxy_url` (non-empty) is required: `source`
-/// defaults to "user", `ttl_seconds` to the source's TTL, `expires_at` to now + `ttl_seconds`. `key` always wins over a `key` field of the entry.
+/// `entry_json` is a CacheEntry JSON object; only `proxy_url` is required: `source` defaults to
+/// "user", `ttl_seconds` to the source's TTL, `expires_at` to now + `ttl_seconds`. `key` always
+/// wins over a `key` field of the entry.
+///
+/// `proxy_url` must be a URL `scheme://host[:port]` (surrounding whitespace is trimmed). A
+/// credential in its userinfo (`http://user:pass@host:port`) is never stored in plain text: the
+/// URL is stored without it and the user name and password (percent-decoded) go into `username`
+/// and `password`, which are stored encrypted; pw_cache_get() gives them back there. If the
+/// userinfo and the `username`/`password` field both give a credential, they must be equal.
 ///
 /// Ownership: `key` and `entry_json` are borrowed for the call.
 ///
@@ -144,6 +151,10 @@ fn with_cache(
 ///   UTF-8;
 /// - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
 ///   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+/// - `PW_INVALID_ARGUMENT` also if `proxy_url` is not a URL `scheme://host[:port]` (`"   "`,
+///   `"not a url"`, `"10.0.0.1:80"`; the message says what is wrong and never quotes the URL),
+///   or if its userinfo gives a user name or password that differs from the `username` or
+///   `password` field;
 /// - `PW_STORAGE_ERROR` if no enabled persistent tier could store it (every one failed or is
 ///   skipped while degraded); the entry is then not in L1 either;
 /// - `PW_PANIC` on a bug.
@@ -182,6 +193,9 @@ pub extern "C" fn pw_cache_put(
 /// - `PW_INVALID_JSON` if `entries_json` is not UTF-8, not JSON or not an array, or if an item
 ///   is not an object, lacks `key` or `proxy_url`, has an unknown field or a value of the wrong
 ///   type or out of bounds (nothing is stored);
+/// - `PW_INVALID_ARGUMENT` also if an item's `proxy_url` is not a URL or its credentials are
+///   given twice and differ, as for pw_cache_put() (the message starts "item <index>:"; nothing
+///   is stored);
 /// - `PW_STORAGE_ERROR` if no enabled persistent tier could store the batch (none of it is
 ///   left in L1);
 /// - `PW_PANIC` on a bug.
@@ -248,7 +262,7 @@ pub extern "C" fn pw_cache_get(
             .manager
             .get(key)?
             .ok_or_else(|| Error::NotFound(format!("no entry under key {key:?}")))?;
-        *out = into_c_string(entry.to_json(Credentials::Plain))?;
+        *out = into_c_string(entry.to_json(Credentials::Plain));
         Ok(())
     })
 }
@@ -365,23 +379,31 @@ pub extern "C" fn pw_cache_get_statistics(
         let out = unsafe { out_ptr(out_stats_json, "out_stats_json") }?;
         // SAFETY: the header's contract: `cache` is NULL or a live handle.
         let cache = unsafe { pw_cache::borrow(cache, "cache") }?;
-        *out = into_c_string(cache.manager.statistics().to_json())?;
+        *out = into_c_string(cache.manager.statistics().to_json());
         Ok(())
     })
 }
 
 /// Loads proxies from a file: `.json` (an array of objects), `.jsonl` or `.csv` (with a header
-/// row); the extension is matched case-insensitively.
+/// row naming a `proxy_url` column; each record on one line); the extension is matched
+/// case-insensitively.
 ///
-/// Each record needs a non-empty `proxy_url`; `key` defaults to pw_generate_cache_key() of the
-/// URL and `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
+/// Each record needs a `proxy_url` that is a URL `scheme://host[:port]` (surrounding whitespace
+/// is trimmed; credentials in its userinfo are moved into `username`/`password`, as in
+/// pw_cache_put()); `key` defaults to pw_generate_cache_key() of the URL as written and
+/// `source` to "warmed". `ttl_override_seconds` >= 0 gives every loaded entry that TTL
 /// (0 = already expired); a negative value means none (the `per_source_ttl` or
-/// `default_ttl_seconds` rule). A bad record is counted and never stops the rest; so is a
-/// record that no enabled tier could store (in `failed`, with a warning in the log).
+/// `default_ttl_seconds` rule). A bad record never stops the rest: one that is read but is not
+/// a proxy is *skipped*, one that cannot be read (a line that is not JSON, a CSV line with a
+/// quote left open) or not stored is *failed*. Each of them is logged as a warning (through
+/// pw_set_log_callback()) with its line number (`item` number in a `.json` array) and the
+/// reason, and the first 20 are listed in the result.
 ///
 /// Ownership: `path` is borrowed. `out_counts_json` (may be NULL) receives, on `PW_OK`, a
-/// string `{"loaded": n, "skipped": n, "failed": n}` that the caller owns and frees with
-/// pw_string_free(); it is NULL on any other status.
+/// string the caller owns and frees with pw_string_free(); it is NULL on any other status:
+/// `{"loaded": n, "skipped": n, "failed": n, "problems": [{"line": 3, "outcome": "skipped",
+/// "reason": "..."}, ...], "problems_not_listed": n}` (`"item"` instead of `"line"` for a
+/// `.json` file; `problems_not_listed` counts the skipped and failed records beyond the 20).
 ///
 /// Returns:
 /// - `PW_OK` when the file was read (even if records were skipped or failed);
@@ -389,7 +411,11 @@ pub extern "C" fn pw_cache_get_statistics(
 /// - `PW_UNSUPPORTED` if the extension is not `.json`, `.jsonl` or `.csv`;
 /// - `PW_IO_ERROR` if the file is missing, unreadable or a directory;
 /// - `PW_INVALID_JSON` if a `.json` file does not parse or is not an array (nothing is loaded);
+/// - `PW_INVALID_INPUT` if a `.csv` file has no header row, a header row that is not one CSV
+///   record, or no `proxy_url` column (the message lists the columns found; nothing is loaded);
 /// - `PW_PANIC` on a bug.
+///
+/// A batch that no enabled tier could store is not an error: its records are counted as failed.
 ///
 /// Threading: may run concurrently with any call on the same handle.
 #[unsafe(no_mangle)]
@@ -407,9 +433,9 @@ pub extern "C" fn pw_cache_warm_from_file(
         // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
         let path = unsafe { text_arg(path, "path") }?;
         let ttl = (ttl_override_seconds >= 0).then_some(ttl_override_seconds);
-        let counts = cache.manager.warm_from_file(Path::new(path), ttl)?;
+        let report = cache.manager.warm_from_file(Path::new(path), ttl)?;
         if let Some(out) = out {
-            *out = into_c_string(counts.to_json())?;
+            *out = into_c_string(report.to_json());
         }
         Ok(())
     })
@@ -483,7 +509,7 @@ pub extern "C" fn pw_cache_export_to_file(
             .manager
             .export_to_file(Path::new(path), options.include_credentials)?;
         if let Some(out) = out {
-            *out = into_c_string(counts.to_json())?;
+            *out = into_c_string(counts.to_json());
         }
         Ok(())
     })
@@ -542,7 +568,7 @@ pub extern "C" fn pw_generate_cache_key(
         let out = unsafe { out_ptr(out_key, "out_key") }?;
         // SAFETY: the header's contract: NULL or a NUL-terminated string valid for the call.
         let url = unsafe { text_arg(proxy_url, "proxy_url") }?;
-        *out = into_c_string(generate_cache_key(url))?;
+        *out = into_c_string(generate_cache_key(url));
         Ok(())
     })
 }

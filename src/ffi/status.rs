@@ -32,6 +32,10 @@ pub enum pw_status {
     PW_CRYPTO_ERROR = 7,
     /// A bug in pwcache: a Rust panic was caught at the boundary.
     PW_PANIC = 8,
+    /// Malformed input that is not JSON: a `.csv` warm file with no header row, a header row
+    /// that is not one CSV record, or no `proxy_url` column (the message lists the columns
+    /// found).
+    PW_INVALID_INPUT = 9,
 }
 
 impl From<ErrorKind> for pw_status {
@@ -40,6 +44,7 @@ impl From<ErrorKind> for pw_status {
             ErrorKind::NotFound => pw_status::PW_NOT_FOUND,
             ErrorKind::InvalidArgument => pw_status::PW_INVALID_ARGUMENT,
             ErrorKind::InvalidJson => pw_status::PW_INVALID_JSON,
+            ErrorKind::InvalidInput => pw_status::PW_INVALID_INPUT,
             ErrorKind::Io => pw_status::PW_IO_ERROR,
             ErrorKind::Storage => pw_status::PW_STORAGE_ERROR,
             ErrorKind::Unsupported => pw_status::PW_UNSUPPORTED,
@@ -64,6 +69,7 @@ mod tests {
             (PW_UNSUPPORTED, 6),
             (PW_CRYPTO_ERROR, 7),
             (PW_PANIC, 8),
+            (PW_INVALID_INPUT, 9),
         ];
         for (status, value) in published {
             assert_eq!(status as i32, value, "{status:?}");

@@ -65,10 +65,16 @@ unsafe fn utf8_or<'a>(
 }
 
 /// Hands `text` to C: the caller owns the result and frees it with `pw_string_free`.
-pub(crate) fn into_c_string(text: String) -> Result<*mut c_char> {
+///
+/// Every string the library returns is JSON written by serde_json (which escapes U+0000 as
+/// `\u0000`, so no string value can put a NUL byte into it) or a hex cache key: a NUL byte
+/// cannot occur. If one ever did, that is a bug in pwcache, so it panics, which the boundary
+/// reports as `PW_PANIC` (it is not a storage error, and cutting the text short would
+/// return something else than the result).
+pub(crate) fn into_c_string(text: String) -> *mut c_char {
     CString::new(text)
-        .map(CString::into_raw)
-        .map_err(|_| Error::Storage("the result holds a NUL byte and cannot be returned".into()))
+        .expect("a result of pwcache (JSON or a hex key) holds no NUL byte")
+        .into_raw()
 }
 
 /// Frees a string that the library returned through a `char **` out-parameter.
@@ -87,4 +93,27 @@ pub extern "C" fn pw_string_free(s: *mut c_char) {
             drop(unsafe { CString::from_raw(s) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CStr, CString};
+
+    use super::into_c_string;
+    use crate::entry::{CacheEntry, Credentials};
+    use crate::time::Timestamp;
+
+    /// A NUL inside a stored string reaches C escaped, not as a byte that would end the text.
+    #[test]
+    fn a_nul_in_an_entry_is_escaped_in_its_json() {
+        let now = Timestamp::parse("2026-12-06T00:00:00Z").unwrap();
+        let mut entry = CacheEntry::new("k", "http://h:1", "a\0b", now, 60);
+        entry.last_health_error = Some("\0".into());
+        let json = entry.to_json(Credentials::Plain);
+        let raw = into_c_string(json.clone());
+        // SAFETY: `raw` came from `into_c_string` just above and is freed once, here.
+        let back = unsafe { CString::from_raw(raw) };
+        assert_eq!(CStr::to_str(&back).unwrap(), json);
+        assert!(json.contains(r#""source":"a\u0000b""#), "{json}");
+    }
 }

@@ -123,7 +123,7 @@ pub extern "C" fn pw_cache_tier_get(
         let entry = manager.tier_get(tier, key)?.ok_or_else(|| {
             Error::NotFound(format!("{} holds no entry under key {key:?}", tier.name()))
         })?;
-        *out = into_c_string(entry.to_json(Credentials::Plain))?;
+        *out = into_c_string(entry.to_json(Credentials::Plain));
         Ok(())
     })
 }
@@ -142,6 +142,8 @@ pub extern "C" fn pw_cache_tier_get(
 ///   UTF-8, or `tier` is not a pw_tier;
 /// - `PW_INVALID_JSON` if `entry_json` is not UTF-8, not JSON, has an unknown field, lacks
 ///   `proxy_url` or has a value of the wrong type or out of bounds (the message names the field);
+/// - `PW_INVALID_ARGUMENT` also if `proxy_url` is not a URL `scheme://host[:port]` or its
+///   credentials are given twice and differ, as for pw_cache_put();
 /// - `PW_UNSUPPORTED` if the configuration disables `tier`;
 /// - `PW_STORAGE_ERROR` if the tier cannot be written or is degraded;
 /// - `PW_PANIC` on a bug.

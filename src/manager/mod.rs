@@ -43,7 +43,10 @@ pub use crate::config::MAX_CLEANUP_INTERVAL_SECONDS;
 pub(crate) use engine::Engine;
 pub use export::ExportCounts;
 pub use sweeper::TtlManager;
-pub use warm::WarmCounts;
+pub use warm::{
+    RowOutcome, RowPlace, RowProblem, WARM_PROBLEMS_LISTED, WARM_ROW_LOG_TARGET, WarmCounts,
+    WarmReport,
+};
 pub use write_back::WRITE_BACK_BATCH;
 
 /// A cache handle. Every method may be called from many threads at once; per key, the results
@@ -169,8 +172,12 @@ impl CacheManager {
     }
 
     /// Loads proxies from a `.json` (an array of objects), `.jsonl` (one object a line) or
-    /// `.csv` (a header row) file; each needs a `proxy_url`.
-    pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmCounts> {
+    /// `.csv` (a header row) file; each needs a `proxy_url`. The report counts the rows and
+    /// lists the first skipped or failed ones with their line and reason (every one is also
+    /// logged as a warning). Errors: [`Error::InvalidJson`] for a `.json` file that is not a
+    /// JSON array, [`Error::InvalidInput`] for a `.csv` file with no header row or no
+    /// `proxy_url` column; nothing is loaded then.
+    pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmReport> {
         warm::warm_from_file(&self.engine, path, ttl_override, &mut |_, _| {})
     }
 
@@ -181,7 +188,7 @@ impl CacheManager {
         path: &Path,
         ttl_override: Option<i64>,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<WarmCounts> {
+    ) -> Result<WarmReport> {
         warm::warm_from_file(&self.engine, path, ttl_override, progress)
     }
 

@@ -176,6 +176,10 @@ static void warm_and_export_round_trip(void) {
   CHECK_CONTAINS(counts, "\"loaded\":2");
   CHECK_CONTAINS(counts, "\"skipped\":1");
   CHECK_CONTAINS(counts, "\"failed\":1");
+  /* Each row left out, with its line and why. */
+  CHECK_CONTAINS(counts, "\"problems\":[{\"line\":3,\"outcome\":\"failed\",\"reason\":\"not JSON");
+  CHECK_CONTAINS(counts, "{\"line\":4,\"outcome\":\"skipped\",\"reason\":\"no `proxy_url`\"}]");
+  CHECK_CONTAINS(counts, "\"problems_not_listed\":0");
   pw_string_free(counts);
   CHECK_OK(pw_cache_warm_from_file(cache, jsonl, 3600, NULL));
 
@@ -226,6 +230,17 @@ static void statuses_of_files_and_storage(void) {
   pwt_write(pwt_path(dir, "obj.json"), "{\"proxy_url\": \"http://h:1\"}");
   CHECK_STATUS(pw_cache_warm_from_file(cache, pwt_path(dir, "obj.json"), -1, NULL),
                PW_INVALID_JSON);
+  /* A CSV without a proxy_url column: not JSON, so its own status; the columns are named. */
+  pwt_write(pwt_path(dir, "nourl.csv"), "url,user,pass\nhttp://h:1,u,p\n");
+  counts = (char *)"sentinel";
+  CHECK_STATUS(pw_cache_warm_from_file(cache, pwt_path(dir, "nourl.csv"), -1, &counts),
+               PW_INVALID_INPUT);
+  CHECK(counts == NULL);
+  CHECK_CONTAINS(pw_last_error(), "\"url\", \"user\", \"pass\"");
+  /* A proxy_url that is not a URL. */
+  CHECK_STATUS(pw_cache_put(cache, "k", "{\"proxy_url\": \"not a url\"}"), PW_INVALID_ARGUMENT);
+  CHECK_CONTAINS(pw_last_error(), "proxy_url");
+  CHECK_STATUS(pw_cache_put(cache, "k", "{\"proxy_url\": \"   \"}"), PW_INVALID_ARGUMENT);
   uint64_t cleared = 0;
   CHECK_OK(pw_cache_clear(cache, &cleared));
   CHECK(cleared == 0);

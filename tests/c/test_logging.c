@@ -54,8 +54,15 @@ static void noisy_work(void) {
   pw_cache *cache = NULL;
   CHECK_OK(pw_cache_new(config, &cache));
   CHECK_OK(pw_cache_put(cache, "k",
-                        "{\"proxy_url\": \"http://url-user:s3cr3t-url-pass@10.0.0.1:80\","
+                        "{\"proxy_url\": \"http://10.0.0.1:80\","
                         " \"username\": \"alice-user\", \"password\": \"hunter2\"}"));
+  CHECK_OK(pw_cache_put(cache, "u", "{\"proxy_url\": \"http://url-user:s3cr3t-url-pass@10.0.0.3:80\"}"));
+  /* Credentials in the URL and in the fields that differ: refused, the message names neither. */
+  CHECK_STATUS(pw_cache_put(cache, "both",
+                            "{\"proxy_url\": \"http://url-user:s3cr3t-url-pass@10.0.0.1:80\","
+                            " \"username\": \"alice-user\", \"password\": \"hunter2\"}"),
+               PW_INVALID_ARGUMENT);
+  CHECK(strstr(pw_last_error(), "hunter2") == NULL && strstr(pw_last_error(), "s3cr3t") == NULL);
   CHECK_OK(pw_cache_put(cache, "x", "{\"proxy_url\": \"http://url-user:s3cr3t-url-pass@h:1\","
                                     " \"ttl_seconds\": 0}"));
   const char *file = pwt_path(dir, "warm.jsonl");

@@ -529,3 +529,33 @@ def test_standalone_models_behave_like_proxywhirls():
 
 def test_the_package_is_typed():
     assert (Path(pwcache.__file__).parent / "py.typed").is_file()
+
+
+@needs_proxywhirl
+def test_proxywhirl_reads_the_credentials_taken_from_a_url(tmp_path):
+    """A URL's userinfo is stored encrypted, as `username`/`password`, and the URL without it:
+    no file of the store holds the password, and proxywhirl 0.3.3 reads the entry from pwcache's
+    files (SQLite L2 and L3) with the credentials in their fields."""
+    from proxywhirl.cache import models
+
+    url = "http://url-user:url-pa55@10.3.0.1:8080"
+    key = dropin.CacheManager.generate_cache_key(url)
+    paths = {"l2_cache_dir": str(tmp_path / "l2"), "l3_database_path": str(tmp_path / "l3.db")}
+    with pwcache.Cache({"l2_backend": "sqlite", "encryption_key": KEY, **paths}) as cache:
+        cache.put(key, {"proxy_url": url})
+        got = cache.get(key)
+        assert (got["proxy_url"], got["username"], got["password"]) == (
+            "http://10.3.0.1:8080", "url-user", "url-pa55")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        assert b"url-pa55" not in data and b"url-user" not in data, path
+    upstream = upstream_manager.CacheManager(models.CacheConfig(
+        l2_backend=models.L2BackendType.SQLITE, encryption_key=KEY, **paths))
+    for tier in (upstream.l2_tier, upstream.l3_tier):
+        entry = tier.get(key)
+        assert entry is not None, tier
+        assert entry.proxy_url == "http://10.3.0.1:8080"
+        assert entry.username.get_secret_value() == "url-user"
+        assert entry.password.get_secret_value() == "url-pa55"

@@ -92,7 +92,13 @@ def test_put_many_with_a_bad_item_stores_nothing(cache):
 def test_warm_and_export(cache, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"proxy_url": "http://10.0.0.1:80", "password": "hunter2"}\nnot json\n')
-    assert cache.warm_from_file(src) == {"loaded": 1, "skipped": 0, "failed": 1}
+    report = cache.warm_from_file(src)
+    assert {k: report[k] for k in ("loaded", "skipped", "failed")} == {
+        "loaded": 1, "skipped": 0, "failed": 1}
+    assert report["problems_not_listed"] == 0
+    [problem] = report["problems"]
+    assert problem["line"] == 2 and problem["outcome"] == "failed", problem
+    assert problem["reason"].startswith("not JSON"), problem
     assert cache.warm_from_file(str(src), ttl_override=60)["loaded"] == 1
     out = tmp_path / "out.jsonl"
     assert cache.export_to_file(out) == {"exported": 1, "failed": 0}
@@ -111,6 +117,9 @@ def test_warm_and_export(cache, tmp_path):
         (lambda c, t: c.warm_from_file(t / "missing.json"), pwcache.PwIOError),
         (lambda c, t: c.export_to_file(t), pwcache.PwIOError),
         (lambda c, t: c.warm_from_file(""), pwcache.InvalidArgument),
+        (lambda c, t: c.put("k", {"proxy_url": "not a url"}), pwcache.InvalidArgument),
+        (lambda c, t: (t / "l.csv").write_text("url,user\nhttp://h:1,u\n") and
+         c.warm_from_file(t / "l.csv"), pwcache.InvalidInput),
     ],
 )
 def test_each_failure_has_its_exception(cache, tmp_path, call, exc):

@@ -13,6 +13,7 @@ from typing import Any, Optional, Union
 from .. import (
     Cache,
     CryptoError,
+    InvalidInput,
     InvalidJson,
     NotFound,
     PwIOError,
@@ -168,10 +169,12 @@ class CacheManager:
     ) -> dict[str, int]:
         """Loads proxies from a `.json`, `.jsonl` or `.csv` file. As upstream, a file that
         cannot be loaded at all (missing, unreadable, another extension, a `.json` that is not
-        an array) returns `{"loaded": 0, "skipped": 0, "failed": 1}`, and the reason is logged."""
+        an array, a `.csv` with no `proxy_url` column) returns `{"loaded": 0, "skipped": 0, "failed": 1}`, and the reason is logged."""
         try:
-            return self._cache.warm_from_file(file_path, ttl_override)
-        except (PwIOError, Unsupported, InvalidJson) as e:
+            report = self._cache.warm_from_file(file_path, ttl_override)
+            # Upstream's shape; the rows left out were logged, each with its line and reason.
+            return {name: report[name] for name in ("loaded", "skipped", "failed")}
+        except (PwIOError, Unsupported, InvalidJson, InvalidInput) as e:
             logger.warning("cache warming: %s", e)
             return {"loaded": 0, "skipped": 0, "failed": 1}
 
