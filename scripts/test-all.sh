@@ -4,7 +4,8 @@
 #   the Rust tests (unit, integration, CLI, doc, header freshness, exported symbols),
 #   the C tests through ctest, again under valgrind memcheck and built with ASan+UBSan,
 #   the Python package's tests on the installed wheel (built with pip and maturin, installed
-#   into a fresh .venv), and the proxywhirl drop-in's beside proxywhirl 0.3.3 (.venv-proxywhirl).
+#   into a fresh .venv), and the proxywhirl drop-in's beside proxywhirl 0.3.3 (.venv-proxywhirl),
+#   then README.md's shell, C and Python snippets as written (scripts/test-readme.sh).
 # On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind,
 # libsqlite3-dev and redis-server with apt-get; maturin, cffi, pytest and proxywhirl from PyPI
 # with pip. The shared-tier tests (tests/fleet.rs, tests/tier_contract.rs) start their own
@@ -45,4 +46,7 @@ echo "== C tests"
 scripts/test-c.sh
 echo "== Python tests"
 scripts/test-python.sh
+# After the C and Python suites: it installs from build/ and runs on .venv's wheel.
+echo "== README snippets"
+scripts/test-readme.sh
 echo "== all suites passed"

@@ -61,8 +61,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use key::generate_cache_key;
 pub use manager::single_tier::TierLevel;
 pub use manager::{
-    CacheManager, ExportCounts, RowOutcome, RowPlace, RowProblem, TtlManager, WARM_PROBLEMS_LISTED,
-    WARM_ROW_LOG_TARGET, WRITE_BACK_BATCH, WarmCounts, WarmReport,
+    CacheManager, ClosedHandleStatistics, ExportCounts, RowOutcome, RowPlace, RowProblem,
+    StoreSummary, TierTotals, TtlManager, WARM_PROBLEMS_LISTED, WARM_ROW_LOG_TARGET,
+    WRITE_BACK_BATCH, WarmCounts, WarmReport,
 };
 
 /// The background sweeper (kept as a path of its own for Rust users).

@@ -54,9 +54,6 @@ impl ProxyUrl {
                 "proxy_url is empty or only whitespace".into(),
             ));
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(refuse("it contains whitespace or a control character"));
-        }
         let Some((scheme, after_scheme)) = trimmed.split_once("://") else {
             return Err(refuse("it has no scheme://"));
         };
@@ -66,6 +63,9 @@ impl ProxyUrl {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
         if !scheme_ok {
             return Err(refuse("its scheme is not a URL scheme"));
+        }
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(refuse("it contains whitespace or a control character"));
         }
         // The authority ends at the first `/`, `?` or `#` (or `\`, which the URL parser reads as
         // `/` in http(s) URLs); its userinfo ends at its last `@`, as the URL parser reads it.

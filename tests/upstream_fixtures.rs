@@ -206,3 +206,30 @@ fn the_wrong_key_is_a_crypto_error_that_keeps_the_data() {
         "nothing was lost"
     );
 }
+
+/// What proxywhirl 0.3.3 exported (its masked export) and the URLs of every fixture entry pass
+/// the `proxy_url` check that put and warm apply: warming the export skips and fails nothing,
+/// and each URL is kept as it is.
+#[test]
+fn upstream_urls_and_export_pass_the_url_check() {
+    for entry in expected() {
+        let url = entry["proxy_url"].as_str().unwrap();
+        let checked = pwcache::proxy_url::ProxyUrl::parse(url).unwrap();
+        assert_eq!(checked.url, url);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CacheManager::open(config(dir.path())).unwrap();
+    let report = cache
+        .warm_from_file(&fixtures().join("export.jsonl"), None)
+        .unwrap();
+    assert_eq!(
+        (
+            report.counts.loaded,
+            report.counts.skipped,
+            report.counts.failed
+        ),
+        (36, 0, 0),
+        "{:?}",
+        report.problems
+    );
+}

@@ -1,24 +1,10 @@
 //! The `pwcache` binary: every subcommand on success and on bad input, and its exit statuses
 //! (0 success, 1 error, 2 usage, 3 not found, 4 a warm that loaded nothing or had rows fail).
 
-use std::path::Path;
+mod common;
 
-use assert_cmd::Command;
+use common::{bare, pwcache, stdout_of};
 use predicates::prelude::*;
-
-/// The binary, pointed at a cache under `dir`.
-fn pwcache(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("PROXYWHIRL_CACHE_ENCRYPTION_KEY")
-        .env_remove("PROXYWHIRL_CACHE_KEY_PREVIOUS")
-        .args(["--l2-dir", "l2", "--l3-db", "db/l3.db"]);
-    cmd
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
-}
 
 #[test]
 fn key_prints_the_cache_key_of_a_url() {
@@ -91,7 +77,7 @@ fn put_get_delete_round_trip_with_credentials_only_from_get() {
 
     let stats = stdout_of(pwcache(dir.path()).args(["stats"]));
     assert!(
-        stats.contains("L1 memory") && stats.contains("L3 sqlite"),
+        stats.contains("entries per tier: L2 1 (of 5,000), L3 1"),
         "{stats}"
     );
     assert!(!stats.contains("hunter2-pw"));
@@ -109,7 +95,7 @@ fn put_get_delete_round_trip_with_credentials_only_from_get() {
 }
 
 #[test]
-fn stats_json_parses_with_upstreams_keys() {
+fn stats_json_says_what_the_cache_holds() {
     let dir = tempfile::tempdir().unwrap();
     pwcache(dir.path())
         .args(["put", "http://10.0.0.2:1"])
@@ -117,18 +103,14 @@ fn stats_json_parses_with_upstreams_keys() {
         .success();
     let out = stdout_of(pwcache(dir.path()).args(["stats", "--json"]));
     let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(stats["l3_stats"]["current_size"], 1);
-    for key in [
-        "l1_stats",
-        "l2_stats",
-        "promotions",
-        "demotions",
-        "l2_degraded",
-        "overall_hit_rate",
-        "total_size",
-    ] {
-        assert!(stats.get(key).is_some(), "{key}");
-    }
+    assert_eq!(stats["holds"]["l3_entries"], 1, "{out}");
+    assert_eq!(stats["holds"]["distinct_entries"], 1, "{out}");
+    assert_eq!(stats["holds"]["health"]["unknown"], 1, "{out}");
+    assert_eq!(
+        stats["cache"]["dir"].as_str().unwrap(),
+        dir.path().join("store").to_str().unwrap()
+    );
+    assert_eq!(stats["degraded"], serde_json::json!([]));
 }
 
 #[test]
@@ -198,7 +180,7 @@ fn warm_reports_counts_and_rejects_bad_files() {
     assert!(out.contains("loaded 100000, skipped 0, failed 0"), "{out}");
     let stats = stdout_of(pwcache(dir.path()).args(["stats", "--json"]));
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["l3_stats"]["current_size"], 100_000);
+    assert_eq!(stats["holds"]["l3_entries"], 100_000);
 
     std::fs::write(
         dir.path().join("few.jsonl"),
@@ -295,17 +277,17 @@ fn bad_configuration_is_an_error_naming_the_problem() {
     std::fs::write(dir.path().join("bad.json"), "{\"l1_config\": {\"max\": 3}}").unwrap();
     std::fs::write(dir.path().join("broken.json"), "{").unwrap();
     pwcache(dir.path())
-        .args(["--config", "bad.json", "stats"])
+        .args(["stats", "--config", "bad.json"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("max"));
     pwcache(dir.path())
-        .args(["--config", "broken.json", "stats"])
+        .args(["stats", "--config", "broken.json"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("config"));
     pwcache(dir.path())
-        .args(["--config", "absent.json", "stats"])
+        .args(["stats", "--config", "absent.json"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("absent.json"));
@@ -321,27 +303,12 @@ fn a_config_file_sets_the_cache() {
         r#"{"l2_backend": "sqlite", "l2_cache_dir": "elsewhere", "default_ttl_seconds": 77}"#,
     )
     .unwrap();
-    let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir.path())
-        .args(["--config", "c.json", "put", "http://10.9.9.9:1"]);
-    let key = stdout_of(&mut cmd);
+    let key = stdout_of(bare(dir.path()).args(["put", "http://10.9.9.9:1", "--config", "c.json"]));
     assert!(dir.path().join("elsewhere/l2_cache.db").is_file());
-    let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir.path())
-        .args(["--config", "c.json", "get", key.trim()]);
-    assert!(stdout_of(&mut cmd).contains("\"ttl_seconds\":77"));
-}
-
-#[test]
-fn demo_runs_in_an_empty_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir.path()).arg("demo");
-    let out = stdout_of(&mut cmd);
-    for step in ["loaded 10000", "restart", "health", "TTL", "statistics"] {
-        assert!(out.contains(step), "{step} in {out}");
-    }
-    assert!(dir.path().join(".cache/db/proxywhirl.db").is_file());
+    // The configuration sets L2's place; L3 stays in the store's layout.
+    assert!(dir.path().join("store/db/proxywhirl.db").is_file());
+    let got = stdout_of(bare(dir.path()).args(["get", key.trim(), "--config", "c.json"]));
+    assert!(got.contains("\"ttl_seconds\":77"));
 }
 
 #[test]
@@ -365,8 +332,7 @@ fn each_subcommand_rejects_bad_input() {
         .assert()
         .code(1);
     std::fs::write(dir.path().join("a-file"), "x").unwrap();
-    let mut demo = Command::cargo_bin("pwcache").unwrap();
-    demo.current_dir(dir.path())
+    bare(dir.path())
         .args(["demo", "--dir", "a-file"])
         .assert()
         .code(1)
@@ -378,8 +344,8 @@ fn each_subcommand_rejects_bad_input() {
         &["invalidate", "k"],
     ] {
         pwcache(dir.path())
-            .args(["--config", "bad.json"])
             .args(sub)
+            .args(["--config", "bad.json"])
             .assert()
             .code(1)
             .stderr(predicate::str::contains("colour"));

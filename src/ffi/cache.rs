@@ -104,7 +104,11 @@ pub extern "C" fn pw_cache_new(
 ///
 /// Access counters held in memory are written to the persistent tiers, and the cache's own
 /// background cleanup (`enable_background_cleanup`) is stopped. A pw_ttl created on this cache
-/// keeps working: it holds the cache's state until it is freed itself.
+/// keeps working: it holds the cache's state until it is freed itself. When the last of them
+/// is freed, the handle's statistics counters (hits, misses, evictions, promotions; nothing
+/// when it counted nothing) are added to `pwcache_stats.json` in `l2_cache_dir`, the totals of
+/// every closed handle that `pwcache stats` shows (a failure to write them is logged, not
+/// returned).
 ///
 /// Ownership: takes `cache`, which is invalid afterwards. NULL is a no-op.
 ///

@@ -40,7 +40,7 @@ pub(crate) struct Engine {
     shared: Option<TierSlot>,
     /// Drops from L1 what other handles of the fleet change (with the shared tier only).
     coherence: Option<Coherence>,
-    counters: [Arc<TierCounters>; 4],
+    pub(super) counters: [Arc<TierCounters>; 4],
     pub(super) promotions: AtomicU64,
     pub(super) demotions: AtomicU64,
     pub(super) locks: KeyLocks,
@@ -581,7 +581,9 @@ impl Engine {
 
     /// Calls `visit` once per key with its live entry (L1's copy first: its counters are the
     /// newest, then L2's, then L3's), without counting a read or changing anything. Returns how
-    /// many stored records could not be read (corrupt, or under another encryption key).
+    /// many entries could not be read in any tier (corrupt, or under another encryption key),
+    /// each key counted once, so that visited + returned = the distinct keys stored (expired
+    /// entries aside).
     ///
     /// As for a get, the scan is complete only when a tier that could hold every entry answered:
     /// with every persistent tier failing or skipped it is a storage error (L1 alone answers
@@ -589,8 +591,11 @@ impl Engine {
     pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> Result<u64> {
         let now = self.now();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut unreadable = 0;
-        let mut offer = |entry: CacheEntry| {
+        // Unreadable records by key: a key every tier holds unreadably (another encryption key)
+        // is one failed entry, not one per tier, and a key readable in another tier is none.
+        let mut unreadable: HashSet<String> = HashSet::new();
+        let mut unreadable_without_key = 0u64;
+        let mut offer = |entry: CacheEntry, seen: &mut HashSet<String>| {
             if !entry.is_expired(now) && !seen.contains(&entry.key) {
                 seen.insert(entry.key.clone());
                 visit(entry);
@@ -598,15 +603,28 @@ impl Engine {
         };
         if let Some(l1) = &self.l1 {
             for entry in l1.entries() {
-                offer(entry);
+                offer(entry, &mut seen);
             }
         }
         let mut answered = self.l1.is_some() && self.lower().next().is_none();
         for (_, slot) in self.lower() {
             let scanned = ask(slot, "reading every entry", |t| {
                 t.scan(&mut |record| match record {
-                    Ok(entry) => offer(entry),
-                    Err(_) => unreadable += 1,
+                    Ok(entry) => offer(entry, &mut seen),
+                    Err(bad) => {
+                        // The first one says why; the rest would repeat it thousands of times.
+                        if unreadable.is_empty() && unreadable_without_key == 0 {
+                            log::warn!("an unreadable record (more are logged at debug): {bad}");
+                        } else {
+                            log::debug!("an unreadable record: {bad}");
+                        }
+                        match bad.key {
+                            Some(key) => {
+                                unreadable.insert(key);
+                            }
+                            None => unreadable_without_key += 1,
+                        }
+                    }
                 })
             });
             answered |= matches!(scanned, Ok(Some(())));
@@ -614,7 +632,8 @@ impl Engine {
         if !answered {
             return Err(no_tier_answered());
         }
-        Ok(unreadable)
+        unreadable.retain(|key| !seen.contains(key));
+        Ok(unreadable.len() as u64 + unreadable_without_key)
     }
 
     /// The TTL of entries from `source`, by the configuration.

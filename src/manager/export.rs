@@ -8,6 +8,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -20,7 +21,8 @@ use crate::fsutil;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExportCounts {
     pub exported: u64,
-    /// Stored records that could not be read (corrupt, or a credential under another key).
+    /// Entries that could not be read in any tier (corrupt, or a credential under another
+    /// key), each key once: `exported + failed` is the number of live entries.
     pub failed: u64,
 }
 
@@ -37,11 +39,18 @@ struct Writer<'a> {
     error: Option<std::io::Error>,
     progress: &'a mut dyn FnMut(u64, u64),
     total: u64,
+    /// Set by the caller to give up; the rest of the scan is then skipped over.
+    stop: &'a AtomicBool,
+    stopped: bool,
 }
 
 impl Writer<'_> {
     fn entry(&mut self, entry: CacheEntry) {
-        if self.error.is_some() {
+        if self.error.is_some() || self.stopped {
+            return;
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            self.stopped = true;
             return;
         }
         let mut line = entry.to_json(self.credentials);
@@ -63,6 +72,7 @@ pub(super) fn export_to_file(
     path: &Path,
     include_credentials: bool,
     progress: &mut dyn FnMut(u64, u64),
+    stop: &AtomicBool,
 ) -> Result<ExportCounts> {
     if path.as_os_str().is_empty() {
         return Err(Error::InvalidArgument("the path must not be empty".into()));
@@ -89,6 +99,8 @@ pub(super) fn export_to_file(
         error: None,
         progress,
         total,
+        stop,
+        stopped: false,
     };
     // With no tier to read, the export fails rather than write an empty file.
     let scanned = engine.for_each_live_entry(&mut |entry| writer.entry(entry));
@@ -99,6 +111,18 @@ pub(super) fn export_to_file(
                 Some(e) => Err(Error::Io {
                     context: "cannot write the export".into(),
                     source: e,
+                }),
+                None if writer.stopped => Err(Error::Io {
+                    context: format!(
+                        "export stopped after {} entries; {} was not written (an export is \
+                         whole or not at all)",
+                        writer.counts.exported,
+                        path.display()
+                    ),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "stopped on request",
+                    ),
                 }),
                 None => Ok(()),
             }

@@ -12,11 +12,14 @@
 //! - [`slot`]: a persistent tier's degradation, back-off and recovery;
 //! - [`missed`]: what a degraded tier missed, journaled so it is repaired after a restart;
 //! - [`locks`]: the striped per-key locks that serialise operations on one key;
-//! - [`sweeper`]: the background thread that sweeps expired entries (`TtlManager`).
+//! - [`sweeper`]: the background thread that sweeps expired entries (`TtlManager`);
+//! - [`summary`]: what the cache holds, read from the tiers (for statistics across processes);
+//! - [`closed_handles`]: every closed handle's counters, added up in a file beside the cache.
 //!
 //! How a get, a put and a sweep flow through the tiers, and the invariants they keep, are in
 //! docs/architecture.md.
 
+mod closed_handles;
 mod coherence;
 mod engine;
 mod export;
@@ -26,12 +29,14 @@ mod locks;
 mod missed;
 pub mod single_tier;
 mod slot;
+mod summary;
 mod sweeper;
 mod warm;
 mod write_back;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::config::CacheConfig;
 use crate::entry::{CacheEntry, EntryInput};
@@ -40,8 +45,10 @@ use crate::stats::CacheStatistics;
 use crate::time::{Clock, SystemClock};
 
 pub use crate::config::MAX_CLEANUP_INTERVAL_SECONDS;
+pub use closed_handles::{ClosedHandleStatistics, FILE_NAME as TOTALS_FILE_NAME, TierTotals};
 pub(crate) use engine::Engine;
 pub use export::ExportCounts;
+pub use summary::StoreSummary;
 pub use sweeper::TtlManager;
 pub use warm::{
     RowOutcome, RowPlace, RowProblem, WARM_PROBLEMS_LISTED, WARM_ROW_LOG_TARGET, WarmCounts,
@@ -161,9 +168,29 @@ impl CacheManager {
         self.engine.l1_trusted()
     }
 
-    /// Exact statistics, sizes counted now.
+    /// Exact statistics, sizes counted now. The counters are this handle's, since it opened;
+    /// [`CacheManager::closed_handle_statistics`] has those of every handle that closed.
     pub fn statistics(&self) -> CacheStatistics {
         self.engine.statistics()
+    }
+
+    /// What the cache holds, read from every tier (one pass over all entries): entries per
+    /// tier, distinct and live entries, health states, expired entries not yet swept, the next
+    /// expiry. The same in every process.
+    pub fn summary(&self) -> StoreSummary {
+        self.engine.summary()
+    }
+
+    /// The counters of every handle on this cache that has closed, added up: each handle adds
+    /// its own when it is dropped, to `pwcache_stats.json` in `l2_cache_dir`. `None` before the
+    /// first one has.
+    pub fn closed_handle_statistics(&self) -> Result<Option<ClosedHandleStatistics>> {
+        self.engine.totals_file().read()
+    }
+
+    /// Starts the closed handles' totals again (removes `pwcache_stats.json`).
+    pub fn reset_closed_handle_statistics(&self) -> Result<()> {
+        self.engine.totals_file().reset()
     }
 
     /// Removes expired entries from every tier; returns the number of distinct keys removed.
@@ -178,7 +205,13 @@ impl CacheManager {
     /// JSON array, [`Error::InvalidInput`] for a `.csv` file with no header row or no
     /// `proxy_url` column; nothing is loaded then.
     pub fn warm_from_file(&self, path: &Path, ttl_override: Option<i64>) -> Result<WarmReport> {
-        warm::warm_from_file(&self.engine, path, ttl_override, &mut |_, _| {})
+        warm::warm_from_file(
+            &self.engine,
+            path,
+            ttl_override,
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
     }
 
     /// [`CacheManager::warm_from_file`], calling `progress(done, total)` as it goes (bytes of the
@@ -189,13 +222,36 @@ impl CacheManager {
         ttl_override: Option<i64>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<WarmReport> {
-        warm::warm_from_file(&self.engine, path, ttl_override, progress)
+        let never = AtomicBool::new(false);
+        warm::warm_from_file(&self.engine, path, ttl_override, progress, &never)
+    }
+
+    /// [`CacheManager::warm_from_file_with_progress`] that stops reading once `stop` is set
+    /// (from a signal handler, another thread), at the next point where every row read so far
+    /// is stored: the report returned then says exactly what the tiers hold from this file, and
+    /// the last `progress(done, _)` says how far it read. The caller knows it stopped by its
+    /// flag.
+    pub fn warm_from_file_until(
+        &self,
+        path: &Path,
+        ttl_override: Option<i64>,
+        progress: &mut dyn FnMut(u64, u64),
+        stop: &AtomicBool,
+    ) -> Result<WarmReport> {
+        warm::warm_from_file(&self.engine, path, ttl_override, progress, stop)
     }
 
     /// Writes every live entry once, as JSON Lines, atomically (docs/FORMAT.md, exports). Reads
     /// nothing as a hit and changes nothing.
     pub fn export_to_file(&self, path: &Path, include_credentials: bool) -> Result<ExportCounts> {
-        export::export_to_file(&self.engine, path, include_credentials, &mut |_, _| {})
+        let never = AtomicBool::new(false);
+        export::export_to_file(
+            &self.engine,
+            path,
+            include_credentials,
+            &mut |_, _| {},
+            &never,
+        )
     }
 
     /// [`CacheManager::export_to_file`], calling `progress(written, estimated_total)`.
@@ -205,7 +261,21 @@ impl CacheManager {
         include_credentials: bool,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportCounts> {
-        export::export_to_file(&self.engine, path, include_credentials, progress)
+        let never = AtomicBool::new(false);
+        export::export_to_file(&self.engine, path, include_credentials, progress, &never)
+    }
+
+    /// [`CacheManager::export_to_file_with_progress`] that gives up once `stop` is set: the
+    /// file is then not written (an export is whole or not at all) and the error is an
+    /// [`Error::Io`] of kind `Interrupted` saying how many entries had been written.
+    pub fn export_to_file_until(
+        &self,
+        path: &Path,
+        include_credentials: bool,
+        progress: &mut dyn FnMut(u64, u64),
+        stop: &AtomicBool,
+    ) -> Result<ExportCounts> {
+        export::export_to_file(&self.engine, path, include_credentials, progress, stop)
     }
 }
 

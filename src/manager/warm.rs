@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -183,9 +184,17 @@ struct Loader<'a> {
     /// Where each entry of `batch` came from.
     places: Vec<RowPlace>,
     report: WarmReport,
+    /// Set by the caller (Ctrl-C in the CLI) to stop between batches.
+    stop: &'a AtomicBool,
 }
 
 impl Loader<'_> {
+    /// Whether to stop reading now: asked to, and every row read so far is stored (or counted
+    /// as skipped or failed), so what the report says is exactly what the tiers hold.
+    fn stopping(&self) -> bool {
+        self.batch.is_empty() && self.stop.load(Ordering::Relaxed)
+    }
+
     /// Counts, logs and (the first ones) lists a row that was not loaded.
     fn problem(&mut self, place: RowPlace, outcome: RowOutcome, reason: String) {
         match outcome {
@@ -291,6 +300,7 @@ pub(super) fn warm_from_file(
     path: &Path,
     ttl_override: Option<i64>,
     progress: &mut dyn FnMut(u64, u64),
+    stop: &AtomicBool,
 ) -> Result<WarmReport> {
     if path.as_os_str().is_empty() {
         return Err(Error::InvalidArgument("the path must not be empty".into()));
@@ -327,6 +337,7 @@ pub(super) fn warm_from_file(
         batch: Vec::with_capacity(BATCH),
         places: Vec::with_capacity(BATCH),
         report: WarmReport::default(),
+        stop,
     };
     match format {
         Format::Json => warm_json(&mut loader, file, path, progress)?,
@@ -336,8 +347,13 @@ pub(super) fn warm_from_file(
     loader.flush();
     let counts = loader.report.counts;
     log::info!(
-        "warmed from {}: {} loaded, {} skipped, {} failed",
+        "warmed from {}{}: {} loaded, {} skipped, {} failed",
         path.display(),
+        if stop.load(Ordering::Relaxed) {
+            " (stopped on request)"
+        } else {
+            ""
+        },
         counts.loaded,
         counts.skipped,
         counts.failed
@@ -364,6 +380,10 @@ fn warm_json(
     };
     let total = items.len() as u64;
     for (i, item) in items.into_iter().enumerate() {
+        if loader.stopping() {
+            progress(i as u64, total);
+            return Ok(());
+        }
         loader.value(RowPlace::Item(i as u64 + 1), item);
         if (i + 1) % BATCH == 0 {
             progress(i as u64 + 1, total);
@@ -388,6 +408,9 @@ fn for_each_line(
     let mut done = 0u64;
     let mut number = 0u64;
     loop {
+        if loader.stopping() {
+            return Ok(());
+        }
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)

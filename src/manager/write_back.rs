@@ -141,8 +141,9 @@ impl Engine {
 
 impl Drop for Engine {
     /// Writes L1's changed entries (their access counters) to the lower tiers, so that the next
-    /// handle sees them.
+    /// handle sees them, and adds this handle's statistics to the totals of closed handles.
     fn drop(&mut self) {
+        self.add_counters_to_totals();
         let Some(l1) = &self.l1 else { return };
         let dirty = l1.take_dirty();
         if dirty.is_empty() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::config::{Durability, EvictionPolicy};
 use crate::crypto::Crypto;
 use crate::entry::CacheEntry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stats::TierCounters;
 use crate::time::Timestamp;
 
@@ -213,6 +213,37 @@ pub trait Tier: Send + Sync {
 
     /// Calls `visit` with every stored entry, without changing anything (no access counts, no
     /// statistics, nothing dropped). A record that cannot be decoded (corrupt, or a credential the
-    /// key cannot decrypt) is passed as an `Err`, so an export can count it as failed.
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()>;
+    /// key cannot decrypt) is passed as an `Err` with its key, so that an export counts each
+    /// unreadable entry once however many tiers hold it.
+    fn scan(&self, visit: &mut dyn FnMut(Scanned)) -> Result<()>;
+}
+
+/// One record seen by [`Tier::scan`].
+pub type Scanned = std::result::Result<CacheEntry, Unreadable>;
+
+/// A stored record that [`Tier::scan`] could not decode: its key, when that much was readable,
+/// and why. It dereferences to the error, so `e.kind()` reads as on an [`Error`].
+#[derive(Debug)]
+pub struct Unreadable {
+    pub key: Option<String>,
+    pub error: Error,
+}
+
+impl Unreadable {
+    pub fn new(key: Option<String>, error: Error) -> Unreadable {
+        Unreadable { key, error }
+    }
+}
+
+impl std::ops::Deref for Unreadable {
+    type Target = Error;
+    fn deref(&self) -> &Error {
+        &self.error
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
 }

@@ -18,10 +18,14 @@ pub mod shard;
 pub mod sqlite_row;
 pub mod warm;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use pwcache::crypto::Crypto;
 use pwcache::ffi::status::pw_status;
-use pwcache::{Error, ErrorKind, Timestamp};
+use pwcache::stats::TierCounters;
+use pwcache::tier::TierContext;
+use pwcache::{Durability, Error, ErrorKind, EvictionPolicy, Timestamp};
 
 /// The Fernet key of every cache the checks open (credentials must decrypt across handles).
 pub const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
@@ -30,6 +34,18 @@ pub const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 /// tmpfs directory it removes afterwards), else the system temp dir.
 pub fn scratch_root() -> PathBuf {
     std::env::temp_dir()
+}
+
+/// The context the checks open a tier with: their key, no capacity, normal durability. `dir` is
+/// where `Crypto` would keep a key of its own; with the key given it reads nothing there.
+pub fn tier_context(dir: &Path) -> TierContext {
+    TierContext {
+        max_entries: None,
+        eviction_policy: EvictionPolicy::Lru,
+        durability: Durability::Normal,
+        crypto: Arc::new(Crypto::new(Some(KEY), dir).expect("the checks' key")),
+        counters: Arc::new(TierCounters::new(true)),
+    }
 }
 
 /// The fixed "now" of the checks' clocks, so that expiry never depends on when a check runs.

@@ -12,20 +12,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pwcache::crypto::Crypto;
-use pwcache::stats::TierCounters;
+use pwcache::tier::Tier;
 use pwcache::tier::jsonl::{JsonlTier, shard_file_name, shard_index};
-use pwcache::tier::{Tier, TierContext};
-use pwcache::{CacheEntry, Durability, ErrorKind, EvictionPolicy, Secret, Timestamp};
+use pwcache::{CacheEntry, ErrorKind, Secret, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 use tempfile::TempDir;
 
 use super::entry::check_entry_round_trip;
-use super::{KEY, assert_clean, now};
+use super::{assert_clean, now, tier_context};
 
 /// How many records a damaged shard starts with, at most.
 pub const MAX_RECORDS: usize = 32;
@@ -39,14 +36,8 @@ struct Readable {
 }
 
 fn open(dir: &Path) -> JsonlTier {
-    let ctx = TierContext {
-        max_entries: None,
-        eviction_policy: EvictionPolicy::Lru,
-        durability: Durability::Normal,
-        crypto: Arc::new(Crypto::new(Some(KEY), dir).expect("the checks' key")),
-        counters: Arc::new(TierCounters::new(true)),
-    };
-    JsonlTier::open(dir, ctx).unwrap_or_else(|e| panic!("open a shard directory: {e}"))
+    JsonlTier::open(dir, tier_context(dir))
+        .unwrap_or_else(|e| panic!("open a shard directory: {e}"))
 }
 
 fn readable(tier: &JsonlTier) -> Readable {

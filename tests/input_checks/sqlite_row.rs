@@ -15,19 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pwcache::crypto::Crypto;
-use pwcache::stats::TierCounters;
+use pwcache::tier::Tier;
 use pwcache::tier::sqlite::{ENTRY_COLUMNS, Schema, SqliteTier};
-use pwcache::tier::{Tier, TierContext};
 use pwcache::{
-    CacheConfig, CacheEntry, CacheManager, Durability, EntryInput, ErrorKind, EvictionPolicy,
-    L2Backend, ManualClock, Secret,
+    CacheConfig, CacheEntry, CacheManager, EntryInput, ErrorKind, L2Backend, ManualClock, Secret,
 };
 use rusqlite::Connection;
 use rusqlite::types::Value;
 use tempfile::TempDir;
 
 use super::entry::{check_entry_round_trip, entry_from_json};
-use super::{KEY, assert_clean, now};
+use super::{KEY, assert_clean, now, tier_context};
 
 /// One column's value as written.
 #[derive(Clone, Debug)]
@@ -152,14 +150,8 @@ pub struct SqliteBench {
 }
 
 fn tier(path: &Path, schema: Schema, dir: &Path) -> SqliteTier {
-    let ctx = TierContext {
-        max_entries: None,
-        eviction_policy: EvictionPolicy::Lru,
-        durability: Durability::Normal,
-        crypto: Arc::new(Crypto::new(Some(KEY), dir).expect("the checks' key")),
-        counters: Arc::new(TierCounters::new(true)),
-    };
-    SqliteTier::open(path, schema, ctx).unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+    SqliteTier::open(path, schema, tier_context(dir))
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
 fn connect(path: &Path) -> Connection {

@@ -43,7 +43,7 @@ use crate::error::{Error, Result};
 use crate::fast_hash::FastSet;
 use crate::fsutil;
 use crate::stats::Counter;
-use crate::tier::{CopyOutcome, Failures, Tier, TierContext, Usage, Version};
+use crate::tier::{CopyOutcome, Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 use crate::time::Timestamp;
 
 mod capacity;
@@ -314,7 +314,7 @@ impl Tier for JsonlTier {
         Ok(removed)
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
+    fn scan(&self, visit: &mut dyn FnMut(Scanned)) -> Result<()> {
         for shard in &self.shards {
             let mut decoded = Vec::new();
             {
@@ -323,11 +323,16 @@ impl Tier for JsonlTier {
                 shard.for_each_live_line(|key, line| {
                     decoded.push(match decode_record(line, key, &self.shared.ctx.crypto) {
                         Ok(entry) => Ok(entry),
-                        Err(DecodeError::Crypto(e)) => Err(e),
-                        Err(DecodeError::Corrupt(why)) => Err(Error::Storage(format!(
-                            "jsonl L2: a corrupt record in {}: {why}",
-                            shard.path().display()
-                        ))),
+                        Err(DecodeError::Crypto(e)) => {
+                            Err(Unreadable::new(Some(key.to_string()), e))
+                        }
+                        Err(DecodeError::Corrupt(why)) => Err(Unreadable::new(
+                            Some(key.to_string()),
+                            Error::Storage(format!(
+                                "jsonl L2: a corrupt record in {}: {why}",
+                                shard.path().display()
+                            )),
+                        )),
                     });
                     Ok(())
                 })?;

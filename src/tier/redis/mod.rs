@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::stats::Counter;
 use crate::time::Timestamp;
 
-use super::{Failures, Tier, TierContext, Usage, Version};
+use super::{Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 
 pub mod connection;
 pub mod names;
@@ -364,7 +364,7 @@ impl Tier for RedisTier {
         self.pool.with("expiry sweep", |c| invocation.invoke(c))
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
+    fn scan(&self, visit: &mut dyn FnMut(Scanned)) -> Result<()> {
         let index = self.names.index();
         let mut cursor: u64 = 0;
         loop {
@@ -385,16 +385,18 @@ impl Tier for RedisTier {
                 }
                 let hashes: Vec<HashMap<String, String>> =
                     self.pool.with("scan", |c| pipe.query(c))?;
-                for hash in hashes {
+                for (key, hash) in keys.iter().zip(hashes) {
                     if hash.is_empty() {
                         continue;
                     }
+                    let key = Some(key.to_string());
                     match record::decode(hash, &self.ctx.crypto) {
                         Ok(entry) => visit(Ok(entry)),
-                        Err(Undecodable::Crypto(e)) => visit(Err(e)),
-                        Err(Undecodable::Corrupt(why)) => visit(Err(Error::Storage(format!(
-                            "shared tier: a damaged entry: {why}"
-                        )))),
+                        Err(Undecodable::Crypto(e)) => visit(Err(Unreadable::new(key, e))),
+                        Err(Undecodable::Corrupt(why)) => visit(Err(Unreadable::new(
+                            key,
+                            Error::Storage(format!("shared tier: a damaged entry: {why}")),
+                        ))),
                     }
                 }
             }

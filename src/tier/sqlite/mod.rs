@@ -16,16 +16,20 @@
 //! the `-wal` and `-shm` files SQLite creates beside it are 0600 too.
 //!
 //! # Concurrency
-//! One writer connection behind a mutex runs every write as an IMMEDIATE transaction (`put_many`
+//! One writer connection behind a mutex runs every write in an IMMEDIATE transaction (`put_many`
 //! is one transaction, whatever the batch size), with statements prepared once per connection.
+//! Writers on several threads share transactions ([`group`]): one that arrives while another's
+//! transaction is still open joins it, in a savepoint of its own, and one `COMMIT` ends the
+//! group; every writer returns only after that `COMMIT`.
 //! Reads take a connection from a small pool of readers, so under WAL they never wait for the
 //! writer, and other handles and processes on the same file see each other's writes.
 //!
 //! # Capacity
-//! With `max_entries`, a put evicts inside its own transaction, by the policy: LRU the smallest
-//! `last_accessed`; LFU the smallest `access_count`, then the oldest `last_accessed`; FIFO the
-//! oldest insertion (the rowid: an update keeps it, since writes are upserts, not replaces). Each
-//! victim counts one `evictions_lru`. The policy's `ORDER BY` is served by an index (ours when
+//! With `max_entries`, a put that leaves more rows than the bound evicts, inside its own
+//! transaction, down to 99 % of the bound (to the bound itself below 100 rows), by the policy:
+//! LRU the smallest `last_accessed`; LFU the smallest `access_count`, then the oldest
+//! `last_accessed`; FIFO the oldest insertion (the rowid: an update keeps it, since writes are
+//! upserts, not replaces). Each victim counts one `evictions_lru`. The policy's `ORDER BY` is served by an index (ours when
 //! upstream has none, named `pwcache_idx_*`).
 //!
 //! The row count needed to decide is kept in memory, not counted per put: it is counted once,
@@ -54,9 +58,11 @@
 //! records its keys as missed), and every later call fails until the manager opens the tier
 //! again, on whatever file is at the path then.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::types::Value;
@@ -69,9 +75,10 @@ use crate::fsutil;
 use crate::stats::Counter;
 use crate::time::{Clock, SystemClock, Timestamp};
 
-use super::{CopyOutcome, Failures, Tier, TierContext, Usage, Version};
+use super::{CopyOutcome, Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 
 mod codec;
+mod group;
 mod identity;
 pub mod library;
 mod recover;
@@ -80,6 +87,7 @@ mod schema;
 pub use schema::ENTRY_COLUMNS;
 
 use codec::Undecodable;
+use group::{Concurrency, Group, MAX_MEMBERS, Outcome};
 use identity::OpenedFiles;
 use schema::Sql;
 
@@ -141,6 +149,10 @@ impl RowCount {
 struct Writer {
     conn: Connection,
     rows: RowCount,
+    /// The group whose transaction is open, left for the next writer to join ([`group`]).
+    open: Option<Arc<Group>>,
+    /// Writers whose statements ran in the open transaction.
+    members: usize,
 }
 
 /// A persistent tier in one SQLite database. See the module docs.
@@ -150,6 +162,11 @@ pub struct SqliteTier {
     ctx: TierContext,
     sql: Sql,
     writer: Mutex<Writer>,
+    /// Writers blocked on `writer`: while there are some, a writer leaves its transaction open
+    /// for them to join ([`group`]).
+    waiting: AtomicUsize,
+    /// Whether writers on several threads use this tier now ([`group`]).
+    concurrency: Concurrency,
     readers: Mutex<Vec<Connection>>,
     /// The files the writer opened, to notice them removed or replaced.
     files: OpenedFiles,
@@ -173,9 +190,34 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(wait_for_lock))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// SQLite's busy handler: retries a lock another connection holds until [`BUSY_TIMEOUT`] has
+/// passed. SQLite's own (`busy_timeout`) sleeps 1, 2, 5, 10 ... 100 ms between tries, while a
+/// write transaction here holds the lock for tens of microseconds, so processes writing one
+/// store took turns at the pace of those sleeps. This one tries again every 50 µs for the first
+/// 100 tries, then every millisecond.
+fn wait_for_lock(tries: i32) -> bool {
+    thread_local! {
+        static SINCE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = Instant::now();
+    if tries == 0 {
+        SINCE.with(|s| s.set(Some(now)));
+    }
+    let since = SINCE.with(|s| s.get()).unwrap_or(now);
+    if now.duration_since(since) >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(if tries < 100 {
+        Duration::from_micros(50)
+    } else {
+        Duration::from_millis(1)
+    });
+    true
 }
 
 /// Why the writer could not be opened.
@@ -285,7 +327,11 @@ impl SqliteTier {
                     known: None,
                     data_version: 0,
                 },
+                open: None,
+                members: 0,
             }),
+            waiting: AtomicUsize::new(0),
+            concurrency: Concurrency::default(),
             readers: Mutex::new(Vec::new()),
             files,
             stopped: OnceLock::new(),
@@ -366,42 +412,148 @@ impl SqliteTier {
         result.map_err(|e| self.failed(what, e))
     }
 
-    /// Runs `f` in one IMMEDIATE transaction of the writer, committed when `f` succeeds. A
-    /// commit into a file no longer at the path is an error: nobody would read it.
+    /// Runs `f` in an IMMEDIATE transaction of the writer and returns once that transaction is
+    /// committed: its own, or the one of the group it joins ([`group`]). When `f` fails, only
+    /// its statements are undone. A commit into a file no longer at the path is an error: nobody
+    /// would read it.
     fn write<T>(
         &self,
         what: &str,
         f: impl FnOnce(&Connection, &mut RowCount) -> rusqlite::Result<T>,
     ) -> Result<T> {
         self.serving()?;
+        self.concurrency.arrive();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.writer.lock();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
         let writer = &mut *guard;
+        let joined = writer.open.take();
         let conn = &writer.conn;
-        // BEGIN and COMMIT as cached statements: rusqlite's `Transaction` parses both on every
-        // write, a visible share of a single-row put.
-        let result = conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut begin| begin.execute([]))
-            .and_then(|_| {
-                let value = f(conn, &mut writer.rows);
-                let committed = value.and_then(|value| {
-                    conn.prepare_cached("COMMIT")?.execute([])?;
-                    Ok(value)
-                });
-                if committed.is_err() && !conn.is_autocommit() {
-                    // A failed statement or COMMIT leaves the transaction open: end it.
-                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        let rows = &mut writer.rows;
+        // BEGIN, COMMIT and the savepoints as cached statements: rusqlite's `Transaction` parses
+        // them on every write, a visible share of a single-row put.
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| match &joined {
+            None => run("BEGIN IMMEDIATE").and_then(|_| {
+                f(conn, rows).inspect_err(|_| {
+                    if !conn.is_autocommit()
+                        && let Err(e) = conn.execute_batch("ROLLBACK")
+                    {
                         log::warn!("{}: rollback failed: {e}", self.path.display());
                     }
+                })
+            }),
+            Some(_) => run("SAVEPOINT pwcache_member").and_then(|_| match f(conn, rows) {
+                Ok(value) => run("RELEASE pwcache_member").map(|_| value),
+                Err(e) => {
+                    if let Err(undo) =
+                        conn.execute_batch("ROLLBACK TO pwcache_member; RELEASE pwcache_member")
+                    {
+                        log::warn!("{}: rollback failed: {undo}", self.path.display());
+                    }
+                    Err(e)
                 }
-                committed
-            });
+            }),
+        }));
+        let result = match ran {
+            Ok(result) => result,
+            Err(panic) => {
+                // Nothing of the transaction is known to be whole: undo it for every member.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                writer.rows.known = None;
+                writer.members = 0;
+                if let Some(group) = joined {
+                    group.finish(Outcome::Failed("a writer of the group panicked".into()));
+                }
+                drop(guard);
+                std::panic::resume_unwind(panic);
+            }
+        };
         if result.is_err() {
             writer.rows.known = None;
         }
+        if joined.is_none() && result.is_err() || conn.is_autocommit() {
+            // The first member failed and rolled the transaction back (or could not begin it):
+            // nobody else is in it.
+            writer.members = 0;
+            drop(guard);
+            return result.map_err(|e| self.failed(what, e));
+        }
+        writer.members += 1;
+        let mine = joined.unwrap_or_default();
+        let mut lingered = false;
+        loop {
+            let writer = &mut *guard;
+            let pass = self.waiting.load(Ordering::SeqCst) > 0 && writer.members < MAX_MEMBERS;
+            let linger = !pass && !lingered && self.concurrency.recent();
+            if !pass && !linger {
+                break;
+            }
+            // Leave the transaction open for the writers that wait (or, lingering, for those
+            // that run on the other threads of this process and are about to write).
+            writer.open = Some(mine.clone());
+            drop(guard);
+            if pass {
+                return self.member_outcome(what, &mine, result);
+            }
+            lingered = true;
+            std::thread::yield_now();
+            guard = self.writer.lock();
+            match &guard.open {
+                // Still open: nobody committed it meanwhile; this writer decides again.
+                Some(open) if Arc::ptr_eq(open, &mine) => guard.open = None,
+                // Another writer joined and committed the group, or is committing it.
+                _ => {
+                    drop(guard);
+                    return self.member_outcome(what, &mine, result);
+                }
+            }
+        }
+        let writer = &mut *guard;
+        let conn = &writer.conn;
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let committed = run("COMMIT");
+        if committed.is_err() && !conn.is_autocommit() {
+            // A failed COMMIT leaves the transaction open: end it.
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                log::warn!("{}: rollback failed: {e}", self.path.display());
+            }
+        }
+        writer.members = 0;
+        let committed = match committed {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                writer.rows.known = None;
+                Err(self.failed(what, e))
+            }
+        };
+        mine.finish(match &committed {
+            Ok(()) => Outcome::Committed,
+            Err(e) => Outcome::Failed(e.to_string()),
+        });
+        drop(guard);
+        committed?;
         let value = result.map_err(|e| self.failed(what, e))?;
         self.check_identity()?;
         Ok(value)
+    }
+
+    /// What a writer that left its transaction to the group returns: its own error, or once
+    /// the group is committed its value, or the group's failure.
+    fn member_outcome<T>(
+        &self,
+        what: &str,
+        group: &Group,
+        result: rusqlite::Result<T>,
+    ) -> Result<T> {
+        let outcome = group.wait();
+        let value = result.map_err(|e| self.failed(what, e))?;
+        match outcome {
+            Outcome::Committed => self.check_identity().map(|()| value),
+            Outcome::Failed(message) => Err(Error::Storage(message)),
+        }
     }
 
     /// The row of `key`, decoded.
@@ -512,17 +664,21 @@ impl SqliteTier {
             let mut evicted = 0;
             if let (Some(max), Some(n)) = (max, count) {
                 if n > max {
+                    // Down to 99 % of the bound (a tier of 100 or more), as the JSONL tier does:
+                    // one eviction of a few neighbouring rows serves the next puts too, which
+                    // then write only their own row and its index entries.
+                    let target = max - max / 100;
                     // The keys just written are the last candidates: under LFU a new key has the
                     // fewest uses, and evicting it on arrival would keep every new key out.
                     let written = serde_json::Value::from(stored.clone()).to_string();
                     let others = Self::returned_keys(
                         tx,
                         &self.sql.evict_others,
-                        rusqlite::params![(n - max) as i64, written],
+                        rusqlite::params![(n - target) as i64, written],
                     )?;
                     evicted = others.len();
-                    if n - (evicted as u64) > max {
-                        let rest = n - evicted as u64 - max;
+                    if n - (evicted as u64) > target {
+                        let rest = n - evicted as u64 - target;
                         evicted += Self::returned_keys(tx, &self.sql.evict, [rest as i64])?.len();
                     }
                 }
@@ -719,21 +875,26 @@ impl Tier for SqliteTier {
         })
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(Result<CacheEntry>)) -> Result<()> {
+    fn scan(&self, visit: &mut dyn FnMut(Scanned)) -> Result<()> {
         self.read("scan", |conn| {
             let mut stmt = conn.prepare_cached(&self.sql.scan)?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                visit(
-                    codec::decode(row, &self.ctx.crypto).map_err(|bad| match bad {
-                        Undecodable::Crypto(e) => e,
-                        Undecodable::Corrupt(reason) => Error::Storage(format!(
-                            "corrupt row in {} ({}): {reason}",
-                            self.schema.table(),
-                            self.path.display()
-                        )),
-                    }),
-                );
+                visit(codec::decode(row, &self.ctx.crypto).map_err(|bad| {
+                    // The key column alone may still be readable.
+                    let key = row.get::<_, String>(0).ok();
+                    Unreadable::new(
+                        key,
+                        match bad {
+                            Undecodable::Crypto(e) => e,
+                            Undecodable::Corrupt(reason) => Error::Storage(format!(
+                                "corrupt row in {} ({}): {reason}",
+                                self.schema.table(),
+                                self.path.display()
+                            )),
+                        },
+                    )
+                }));
             }
             Ok(())
         })
@@ -795,7 +956,8 @@ mod tests {
         assert_eq!(pragma(&full, "synchronous"), "2");
         assert_eq!(pragma(&normal, "journal_mode"), "wal");
         assert_eq!(pragma(&full, "journal_mode"), "wal");
-        assert_eq!(pragma(&full, "busy_timeout"), "5000");
+        // The lock is waited for by `wait_for_lock`, not SQLite's own sleeps.
+        assert_eq!(pragma(&full, "busy_timeout"), "0");
     }
 
     #[test]
