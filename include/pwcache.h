@@ -185,8 +185,12 @@ extern "C" {
  *
  * `shared_config` (off by default) joins the cache to a fleet: `{"enabled": true, "url":
  * "redis://[user:password@]host[:port][/db]" (or `rediss://` for TLS), "namespace": "default",
- * "timeout_ms": 250, "max_entries": null, "eviction_policy": "lru"}`. A tier in Redis (6 or
- * later, or Valkey) then sits between L1 and L2 and is the fleet's truth while it answers:
+ * "timeout_ms": 250, "max_entries": null, "eviction_policy": "lru", "cluster": false,
+ * "tls_ca_file": null}`. With `"cluster": true` the URL names one node of a Redis Cluster (a
+ * seed: the others are learned from it, redirections are followed, and a pool's keys share one
+ * hash slot). `tls_ca_file` names a PEM file of the certificate authorities to trust for
+ * `rediss://` instead of the system's. A tier in Redis (6 or later, or Valkey) then sits
+ * between L1 and L2 and is the fleet's truth while it answers:
  * - a get that misses L1 asks it before L2 and L3; a hit in L2 or L3 is copied into it; a put
  *   writes through it; a delete or a health eviction removes the key from it, and no handle
  *   brings back from its own disk tiers a copy fetched before the fleet deleted the key;
@@ -209,11 +213,13 @@ extern "C" {
  *
  * Returns:
  * - `PW_OK` on success;
- * - `PW_INVALID_ARGUMENT` if `out_cache` is NULL;
+ * - `PW_INVALID_ARGUMENT` if `out_cache` is NULL, or `shared_config.tls_ca_file` cannot be
+ *   read or holds no usable certificate;
  * - `PW_INVALID_JSON` if `config_json` is "", not UTF-8, not JSON, of the wrong shape or type,
  *   out of bounds or has an unknown key;
  * - `PW_INVALID_JSON` also for a malformed `shared_config.url` (the message never quotes it),
- *   a namespace other than 1 to 64 of `A-Z a-z 0-9 . _ -`, or `timeout_ms` outside 1..60000;
+ *   a namespace other than 1 to 64 of `A-Z a-z 0-9 . _ -`, `timeout_ms` outside 1..60000, or
+ *   a `tls_ca_file` with a `redis://` URL;
  * - `PW_CRYPTO_ERROR` if the encryption key (configuration or environment) is not a Fernet key,
  *   or if `shared_config` is enabled with no key in the configuration or the environment (a
  *   key file per directory would differ from process to process);

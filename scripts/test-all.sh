@@ -8,8 +8,8 @@
 #   then README.md's shell, C and Python snippets as written (scripts/test-readme.sh).
 # On a fresh Debian machine it installs what is missing: cmake, pkg-config, valgrind,
 # libsqlite3-dev and redis-server with apt-get; maturin, cffi, pytest and proxywhirl from PyPI
-# with pip. The shared-tier tests (tests/fleet.rs, tests/tier_contract.rs) start their own
-# redis-server processes; with PWCACHE_REQUIRE_REDIS=1 they fail instead of skipping when it is
+# with pip. The shared-tier tests (tests/fleet*.rs, tests/tier_contract.rs) start their own
+# redis-server processes and clusters; with PWCACHE_REQUIRE_REDIS=1 they fail instead of skipping when it is
 # missing, so CI never skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +22,11 @@ done
 if ! pkg-config --exists sqlite3 2>/dev/null || [ ! -f /usr/include/sqlite3.h ]; then
   missing+=(libsqlite3-dev)
 fi
-# The shared tier's tests start real redis-server processes on free loopback ports.
+# The shared tier's tests start real redis-server processes on free loopback ports, make a
+# three-master cluster of them with redis-cli, and a throwaway CA for rediss:// with openssl.
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo=""

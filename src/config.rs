@@ -68,6 +68,12 @@ pub struct SharedConfig {
     /// `None` = unbounded.
     pub max_entries: Option<u64>,
     pub eviction_policy: EvictionPolicy,
+    /// `url` is a seed node of a Redis Cluster: the client learns the other masters from it and
+    /// follows MOVED/ASK redirects (a pool's keys share one hash tag, so one slot).
+    pub cluster: bool,
+    /// A PEM file of the certificate authorities to trust for `rediss://` instead of the
+    /// system's (a private CA); `None` = the system's.
+    pub tls_ca_file: Option<String>,
 }
 
 impl Default for SharedConfig {
@@ -79,6 +85,8 @@ impl Default for SharedConfig {
             timeout_ms: 250,
             max_entries: None,
             eviction_policy: EvictionPolicy::Lru,
+            cluster: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -110,6 +118,18 @@ impl SharedConfig {
                 self.timeout_ms
             )));
         }
+        if let Some(path) = &self.tls_ca_file {
+            if !self.url.starts_with("rediss://") {
+                return Err(invalid(
+                    "field `shared_config.tls_ca_file` needs a rediss:// URL (TLS)".into(),
+                ));
+            }
+            if path.is_empty() {
+                return Err(invalid(
+                    "field `shared_config.tls_ca_file` must be a path or null, got \"\"".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -123,6 +143,8 @@ impl std::fmt::Debug for SharedConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("max_entries", &self.max_entries)
             .field("eviction_policy", &self.eviction_policy)
+            .field("cluster", &self.cluster)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -235,6 +257,8 @@ struct SharedConfigJson {
     #[serde(default, deserialize_with = "present")]
     max_entries: Option<Option<i64>>,
     eviction_policy: Option<EvictionPolicy>,
+    cluster: Option<bool>,
+    tls_ca_file: Option<String>,
 }
 
 fn apply_shared(json: Option<SharedConfigJson>) -> Result<SharedConfig> {
@@ -256,6 +280,8 @@ fn apply_shared(json: Option<SharedConfigJson>) -> Result<SharedConfig> {
         timeout_ms: json.timeout_ms.unwrap_or(base.timeout_ms),
         max_entries,
         eviction_policy: json.eviction_policy.unwrap_or(base.eviction_policy),
+        cluster: json.cluster.unwrap_or(base.cluster),
+        tls_ca_file: json.tls_ca_file,
     })
 }
 

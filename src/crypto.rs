@@ -65,6 +65,12 @@ fn env_var(name: &str) -> Result<Option<String>> {
     }
 }
 
+/// A new random Fernet key (URL-safe base64 of 32 bytes), e.g. for `encryption_key` of a fleet
+/// whose processes must all use the same one.
+pub fn generate_key() -> String {
+    Fernet::generate_key()
+}
+
 impl Crypto {
     /// Resolves the key as the module docs say. An invalid key, in the configuration or the
     /// environment, is an [`Error::Crypto`] now rather than a failure at the first credential.

@@ -16,7 +16,7 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind, SharedConfig};
-use redis_server::RedisServer;
+use redis_server::{RedisServer, TlsRedisServer};
 
 const CHILD_ROLE: &str = "PWCACHE_FLEET_CHILD";
 
@@ -580,4 +580,200 @@ fn every_handle_reads_the_fleet_wide_failure_count() {
             .unwrap_or_else(|| panic!("a handle never read failure_count {expected}"));
         }
     }
+}
+
+#[test]
+fn rediss_with_a_private_ca_shares_and_stays_coherent_and_an_untrusted_server_is_refused() {
+    let Some(tls) = TlsRedisServer::start("fleet: rediss://") else {
+        return;
+    };
+    let tls_config = |dir: &Path, ca_file: Option<&Path>| {
+        let mut c = config(dir, &tls.tls_url(), "tls");
+        c.shared.tls_ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
+        c
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = CacheManager::open(tls_config(da.path(), Some(&tls.ca_file))).unwrap();
+    let b = CacheManager::open(tls_config(db.path(), Some(&tls.ca_file))).unwrap();
+    wait_listening(&a);
+    wait_listening(&b);
+    assert!(
+        !a.statistics().shared_degraded,
+        "{}",
+        a.statistics().to_json()
+    );
+    a.put("k", EntryInput::with_url("http://10.0.0.1:8080"))
+        .unwrap();
+    assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:8080"));
+    assert!(
+        b.statistics().shared_stats.hits >= 1,
+        "served by the shared tier"
+    );
+    time_until(Duration::from_secs(2), || {
+        let before = b.statistics().l1_stats.hits;
+        url_of(&b, "k");
+        b.statistics().l1_stats.hits > before
+    })
+    .expect("B's L1 never kept the entry");
+    a.delete("k").unwrap();
+    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
+        .expect("B kept serving a deleted key");
+    assert!(
+        took < Duration::from_millis(100),
+        "delete seen after {took:?}"
+    );
+    // The pool is on the server (the handles knew only its TLS port).
+    let mut conn = tls.server.connection();
+    let tombstone: bool = redis::cmd("EXISTS")
+        .arg("pwcache:{tls}:t:k")
+        .query(&mut conn)
+        .unwrap();
+    assert!(tombstone);
+
+    // Without the private CA the system's authorities do not vouch for the server: the shared
+    // tier is refused (degraded), and the cache answers from its local tiers.
+    let dc = tempfile::tempdir().unwrap();
+    let c = CacheManager::open(tls_config(dc.path(), None)).unwrap();
+    assert!(c.statistics().shared_degraded);
+    c.put("x", EntryInput::with_url("http://10.0.0.2:8080"))
+        .unwrap();
+    assert!(c.get("x").unwrap().is_some());
+    let on_server: bool = redis::cmd("EXISTS")
+        .arg("pwcache:{tls}:e:x")
+        .query(&mut conn)
+        .unwrap();
+    assert!(!on_server, "an unverified server was written to");
+
+    // A CA file that is missing or holds no certificate is refused when the cache opens.
+    let dd = tempfile::tempdir().unwrap();
+    let missing = dd.path().join("no-such-ca.pem");
+    let Err(e) = CacheManager::open(tls_config(dd.path(), Some(&missing))) else {
+        panic!("opened with a missing CA file")
+    };
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("no-such-ca.pem"), "{e}");
+    let not_pem = dd.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let Err(e) = CacheManager::open(tls_config(dd.path(), Some(&not_pem))) else {
+        panic!("opened with a CA file without certificates")
+    };
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    // And tls_ca_file with a plain redis:// URL is a configuration error.
+    let e = CacheConfig::from_json(
+        r#"{"shared_config":{"enabled":true,"url":"redis://127.0.0.1:1/0","tls_ca_file":"/x"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidJson, "{e}");
+    eprintln!("rediss:// with a private CA: delete seen by the other handle after {took:?}");
+}
+
+#[test]
+fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_nothing() {
+    let Some(server) = RedisServer::start_with(
+        "fleet: DEBUG SLEEP and CLIENT KILL",
+        &["--enable-debug-command", "yes"],
+        None,
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), &server.url(), "slow");
+    // The timeout is 200 ms; a call may pay it about once, plus the local tiers' own time.
+    let limit = Duration::from_millis(200 + 300);
+    let slowest = std::cell::Cell::new(Duration::ZERO);
+    let timed = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        let took = start.elapsed();
+        assert!(took < limit, "a call took {took:?}");
+        slowest.set(slowest.get().max(took));
+    };
+
+    // A slow server: DEBUG SLEEP blocks it for 1.5 s while calls go on.
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1.5")
+            .query(&mut conn)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let mut seen_degraded = false;
+    for i in 0..10 {
+        let key = format!("slow-{i}");
+        timed(&mut || {
+            cache
+                .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
+                .unwrap()
+        });
+        timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+        timed(&mut || {
+            cache.invalidate_by_health(&key).unwrap();
+        });
+        seen_degraded |= cache.statistics().shared_degraded;
+    }
+    sleeper.join().unwrap();
+    assert!(seen_degraded, "a sleeping server degraded the tier");
+    eprintln!("DEBUG SLEEP 1.5: slowest call {:?}", slowest.get());
+    let recovered = time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    });
+    assert!(recovered.is_some(), "never recovered from the slow server");
+
+    // Cut connections: CLIENT KILL of every normal connection (the pooled ones) mid-run.
+    let mut admin = server.connection();
+    for round in 0..3 {
+        // Back to normal first, so the pool has connections open to cut.
+        time_until(Duration::from_secs(8), || {
+            let _ = cache.get("probe");
+            !cache.statistics().shared_degraded
+        })
+        .expect("never recovered from the last cut");
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut admin)
+            .unwrap();
+        assert!(killed >= 1, "round {round}: the pool had a connection open");
+        for i in 0..5 {
+            let key = format!("cut-{round}-{i}");
+            timed(&mut || {
+                cache
+                    .put(&key, EntryInput::with_url("http://10.0.0.3:3"))
+                    .unwrap()
+            });
+            timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+        }
+    }
+    let recovered = time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    })
+    .expect("never recovered from the cut connections");
+    // Nothing acknowledged is lost, and what the shared tier missed is back in it once read.
+    for key in (0..10)
+        .map(|i| format!("slow-{i}"))
+        .chain((0..3).flat_map(|r| (0..5).map(move |i| format!("cut-{r}-{i}"))))
+    {
+        assert!(
+            cache.get(&key).unwrap().is_some(),
+            "{key} acknowledged, then lost"
+        );
+        let on_server: bool = redis::cmd("EXISTS")
+            .arg(format!("pwcache:{{slow}}:e:{key}"))
+            .query(&mut admin)
+            .unwrap();
+        assert!(on_server, "{key} never reached the shared tier");
+    }
+    eprintln!(
+        "CLIENT KILL x3: slowest call {:?}, recovered after {recovered:?}",
+        slowest.get()
+    );
 }

@@ -1,7 +1,8 @@
 //! The contract of a persistent tier (`pwcache::tier::Tier`), run against every implementation:
 //! the JSONL L2, the SQLite L2, the SQLite L3 and the shared tier on a real `redis-server` (one
-//! per test thread, started on a free loopback port; skipped with a message when redis-server is
-//! not installed, unless `PWCACHE_REQUIRE_REDIS` is set). A new tier joins by adding a `Kind`.
+//! per test thread, started on a free loopback port) and on a three-master Redis Cluster (one
+//! for the whole suite, a namespace per test); skipped with a message when redis-server is not
+//! installed, unless `PWCACHE_REQUIRE_REDIS` is set. A new tier joins by adding a `Kind`.
 //! Times are in 2036: the shared tier's server expires entries by the real clock. What is
 //! specific to one tier (file formats, upstream's files, which entry a policy evicts, capacity
 //! across handles, corruption) stays in that tier's own test file.
@@ -30,6 +31,7 @@ enum Kind {
     SqliteL2,
     SqliteL3,
     Redis,
+    RedisCluster,
 }
 
 thread_local! {
@@ -50,11 +52,14 @@ fn kinds() -> Vec<Kind> {
     if started {
         kinds.push(Kind::Redis);
     }
+    if redis_server::shared_cluster("tier_contract (shared tier on a cluster)", |_| ()).is_some() {
+        kinds.push(Kind::RedisCluster);
+    }
     kinds
 }
 
-/// The shared tier of `dir`: a namespace of its own on this test's server.
-fn shared_config(dir: &Path) -> SharedConfig {
+/// The shared tier of `dir`: a namespace of its own on this test's server or on the cluster.
+fn shared_config(kind: Kind, dir: &Path) -> SharedConfig {
     let name: String = dir
         .file_name()
         .unwrap()
@@ -62,9 +67,16 @@ fn shared_config(dir: &Path) -> SharedConfig {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
+    let cluster = matches!(kind, Kind::RedisCluster);
+    let url = if cluster {
+        redis_server::shared_cluster("tier_contract", |c| c.url()).unwrap()
+    } else {
+        SERVER.with(|s| s.borrow().as_ref().unwrap().url())
+    };
     SharedConfig {
         enabled: true,
-        url: SERVER.with(|s| s.borrow().as_ref().unwrap().url()),
+        url,
+        cluster,
         namespace: format!("contract-{name}"),
         timeout_ms: 2000,
         ..SharedConfig::default()
@@ -75,8 +87,12 @@ fn shared_config(dir: &Path) -> SharedConfig {
 fn stored_bytes(kind: Kind, dir: &Path) -> Vec<u8> {
     match kind {
         Kind::Redis => {
-            let pattern = format!("pwcache:{{{}}}:*", shared_config(dir).namespace);
+            let pattern = format!("pwcache:{{{}}}:*", shared_config(kind, dir).namespace);
             SERVER.with(|s| s.borrow().as_ref().unwrap().dump(&pattern))
+        }
+        Kind::RedisCluster => {
+            let pattern = format!("pwcache:{{{}}}:*", shared_config(kind, dir).namespace);
+            redis_server::shared_cluster("tier_contract", |c| c.dump(&pattern)).unwrap()
         }
         _ => all_bytes(dir, &|_| true),
     }
@@ -87,7 +103,7 @@ fn stored_bytes(kind: Kind, dir: &Path) -> Vec<u8> {
 /// it was.
 fn stored_data(kind: Kind, dir: &Path) -> Vec<u8> {
     match kind {
-        Kind::Redis => stored_bytes(kind, dir),
+        Kind::Redis | Kind::RedisCluster => stored_bytes(kind, dir),
         _ => all_bytes(dir, &|p| !p.to_string_lossy().ends_with("-shm")),
     }
 }
@@ -98,7 +114,7 @@ fn location(kind: Kind, dir: &Path) -> PathBuf {
         Kind::JsonlL2 => dir.join("l2"),
         Kind::SqliteL2 => dir.join("l2").join("l2_cache.db"),
         Kind::SqliteL3 => dir.join("db").join("l3.db"),
-        Kind::Redis => dir.to_path_buf(),
+        Kind::Redis | Kind::RedisCluster => dir.to_path_buf(),
     }
 }
 
@@ -111,7 +127,9 @@ fn open_with(kind: Kind, dir: &Path, options: TierOptions) -> (Box<dyn Tier>, Ar
         Kind::JsonlL2 => Box::new(JsonlTier::open(&at, ctx).unwrap()),
         Kind::SqliteL2 => Box::new(SqliteTier::open(&at, Schema::L2, ctx).unwrap()),
         Kind::SqliteL3 => Box::new(SqliteTier::open(&at, Schema::L3, ctx).unwrap()),
-        Kind::Redis => Box::new(RedisTier::open(&shared_config(dir), ctx, "contract").unwrap()),
+        Kind::Redis | Kind::RedisCluster => {
+            Box::new(RedisTier::open(&shared_config(kind, dir), ctx, "contract").unwrap())
+        }
     };
     (tier, counters)
 }
@@ -356,7 +374,7 @@ fn a_copy_is_stored_only_where_absent_and_while_still_current() {
 #[test]
 fn a_removal_waits_while_a_local_tier_asks_whether_a_copy_is_current() {
     for kind in kinds() {
-        if matches!(kind, Kind::Redis) {
+        if matches!(kind, Kind::Redis | Kind::RedisCluster) {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -660,7 +678,10 @@ fn a_credential_under_another_key_is_a_crypto_error_and_the_record_is_kept() {
 
 #[test]
 fn files_are_0600_and_directories_0700() {
-    for kind in kinds().into_iter().filter(|k| !matches!(k, Kind::Redis)) {
+    for kind in kinds()
+        .into_iter()
+        .filter(|k| !matches!(k, Kind::Redis | Kind::RedisCluster))
+    {
         let base = tempfile::tempdir().unwrap();
         // Two levels the tier creates itself, above the ones of its own layout.
         let dir = base.path().join("one").join("two");

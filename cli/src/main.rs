@@ -5,16 +5,20 @@
 //! `logging` (`-v`, `-vv`, `RUST_LOG`), `secret_input` (`--password`, `--password-stdin`,
 //! `PWCACHE_PASSWORD`), `entries` (key, get, put, delete, invalidate), `warm`, `export`,
 //! `interrupt` (Ctrl-C during warm and export), `stats`, `demo`, `exit` (the exit statuses).
+//! `shared` (`--shared URL` on every command) and `fleet_demo` (`demo --fleet` and the hidden
+//! `fleet-scraper` it starts) are the fleet's part.
 
 mod demo;
 mod entries;
 mod exit;
 mod export;
+mod fleet_demo;
 mod interrupt;
 mod logging;
 mod options;
 mod progress;
 mod secret_input;
+mod shared;
 mod stats;
 mod store;
 mod warm;
@@ -28,6 +32,7 @@ use pwcache::{CacheManager, Error};
 fn main() -> ExitCode {
     let cli = options::parse();
     logging::init(cli.verbose);
+    shared::use_for_every_cache(cli.shared.clone());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
@@ -38,7 +43,9 @@ fn run(cli: Cli) -> Result<(), exit::Failure> {
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Key { url } => entries::key(out, &url),
-        Command::Demo { dir } => demo::run(out, dir.as_deref()),
+        Command::Demo { fleet: true, .. } => Ok(fleet_demo::run(out, cli.shared.as_deref())?),
+        Command::Demo { dir, .. } => demo::run(out, dir.as_deref()),
+        Command::FleetScraper { dir, namespace } => Ok(fleet_demo::scraper(&dir, &namespace)?),
         Command::Warm { store, file, ttl } => {
             let cache = store::open(&store, store::Access::Create)?;
             warm::run(out, &cache, &file, ttl, cli.verbose > 0)

@@ -21,6 +21,10 @@ pub struct Cli {
     /// override both; warnings are always shown).
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Joins the fleet's shared tier on this Redis server (redis:// or rediss://, may carry
+    /// user:password@, never printed); needs the same encryption key in every process.
+    #[arg(long, global = true, value_name = "URL", env = crate::shared::ENV, hide_env_values = true)]
+    pub shared: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -171,6 +175,18 @@ pub enum Command {
         /// [default: a new directory under $TMPDIR, kept and named at the end].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Three scraper processes on one shared pool instead: a redis-server of the demo's
+        /// own, or the one of --shared.
+        #[arg(long)]
+        fleet: bool,
+    },
+    /// One scraper of `demo --fleet` (started by it).
+    #[command(hide = true)]
+    FleetScraper {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        namespace: String,
     },
 }
 

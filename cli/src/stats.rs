@@ -43,10 +43,19 @@ pub fn run(
             "closed_handles": totals.as_ref().map(|t| serde_json::from_str::<serde_json::Value>(&t.to_json())
                 .expect("the totals are JSON")),
             "degraded": degraded,
+            "shared": config.shared.enabled.then(|| serde_json::json!({
+                "url": config.shared.redacted_url(),
+                "namespace": config.shared.namespace,
+                "current_size": statistics.shared_stats.current_size,
+                "degraded": statistics.shared_degraded,
+            })),
         });
         print(out, &value.to_string())?;
     } else {
         print(out, &table(cache, &summary, totals.as_ref(), &degraded))?;
+        if let Some(row) = crate::shared::stats_row(config, &statistics) {
+            print(out, &row)?;
+        }
     }
     if reset {
         cache.reset_closed_handle_statistics()?;

@@ -85,6 +85,7 @@ pub fn config(options: &StoreOptions) -> Result<CacheConfig, Failure> {
             Backend::Sqlite => L2Backend::Sqlite,
         };
     }
+    crate::shared::apply(&mut config)?;
     Ok(config)
 }
 

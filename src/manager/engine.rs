@@ -193,7 +193,21 @@ impl Engine {
                 // No journal on disk: what the shared tier missed while this handle could not
                 // reach it stays in this handle's memory and is repaired when it recovers.
                 None,
-            );
+            )
+            .with_after_repair({
+                let l1 = l1.clone();
+                Box::new(move |keys: &[String], everything: bool| {
+                    if let Some(l1) = &l1 {
+                        if everything {
+                            l1.remove_all();
+                        } else {
+                            for key in keys {
+                                l1.remove(key);
+                            }
+                        }
+                    }
+                })
+            });
             let coherence = Coherence::start(&config.shared, &origin, l1.clone())?;
             (Some(slot), Some(coherence))
         } else {

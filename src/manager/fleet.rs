@@ -79,8 +79,20 @@ impl Engine {
     }
 
     /// Records a failed health check in the shared tier when it holds the key; `None` when the
-    /// shared tier is off, does not answer or does not hold the key (the local tiers decide).
+    /// shared tier is off or does not answer, or neither it nor a local disk tier holds the key
+    /// (the local tiers decide).
+    ///
+    /// When the shared tier answers without the key, a copy in L2 or L3 is copied up first (as
+    /// a read would) and the failure counted there: the copy may be one the fleet already
+    /// evicted or deleted, which the tombstone refuses (the local copies are deleted and the
+    /// report finds nothing), or one the shared tier never got (missed while it was down,
+    /// evicted for room). Counting it locally instead would let a second report evict a value
+    /// the fleet had evicted already.
     pub(super) fn invalidate_in_shared(&self, key: &str) -> Option<Result<bool>> {
+        self.invalidate_in_shared_once(key, true)
+    }
+
+    fn invalidate_in_shared_once(&self, key: &str, copy_up: bool) -> Option<Result<bool>> {
         let shared = self.shared_slot()?;
         let now = self.now();
         let threshold = if self.config.health_check_invalidation {
@@ -94,12 +106,27 @@ impl Engine {
             Ok(Some(Some(answer))) => answer,
             Ok(Some(None)) => {
                 // The fleet does not hold it: an L1 copy came from the shared tier and is about
-                // to be dropped by a notice; it must not count on its own. The local disk tiers
-                // decide.
+                // to be dropped by a notice; it must not count on its own.
                 if let Some(l1) = &self.l1 {
                     l1.remove(key);
                 }
-                return None;
+                if !copy_up {
+                    return None;
+                }
+                let local = self
+                    .lower()
+                    .filter(|(level, _)| *level != Level::Shared)
+                    .find_map(|(level, slot)| match slot.call(|t| t.get(key)) {
+                        Ok(Some(Some(entry))) => Some((level, entry)),
+                        _ => None,
+                    });
+                let (level, entry) = local?;
+                return match self.copy_into_shared(&entry, level) {
+                    SharedCopy::Deleted => Some(Err(Error::NotFound(format!(
+                        "no entry under key {key:?} (the fleet removed it)"
+                    )))),
+                    _ => self.invalidate_in_shared_once(key, false),
+                };
             }
             _ => return None,
         };

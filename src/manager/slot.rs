@@ -28,6 +28,8 @@ const FIRST_BACKOFF_SECS: i64 = 1;
 const MAX_BACKOFF_SECS: i64 = 60;
 
 type Opener = Box<dyn Fn() -> Result<Arc<dyn Tier>> + Send + Sync>;
+/// Told which keys a recovery repair removed from the tier (`true`: all, for a missed clear).
+pub(crate) type RepairHook = Box<dyn Fn(&[String], bool) + Send + Sync>;
 
 /// What the tier missed while skipped.
 #[derive(Default)]
@@ -54,6 +56,7 @@ pub(crate) struct TierSlot {
     unjournaled: Mutex<Missed>,
     /// When the journal is next looked at while the tier is in use (microseconds).
     journal_check_at: AtomicI64,
+    after_repair: Option<RepairHook>,
 }
 
 impl TierSlot {
@@ -79,6 +82,7 @@ impl TierSlot {
             journal,
             unjournaled: Mutex::new(Missed::default()),
             journal_check_at: AtomicI64::new(0),
+            after_repair: None,
         };
         let opened = (slot.opener)().and_then(|tier| {
             slot.repair_from_journal(tier.as_ref())?;
@@ -92,6 +96,14 @@ impl TierSlot {
             }
         }
         slot
+    }
+
+    /// Calls `hook` after each recovery repair with the keys it removed from the tier: the
+    /// shared tier's slot drops them from L1, so that the next read finds the local disk copy
+    /// and copies it back up into the shared tier (an L1 hit would never reach it).
+    pub fn with_after_repair(mut self, hook: RepairHook) -> TierSlot {
+        self.after_repair = Some(hook);
+        self
     }
 
     pub fn is_degraded(&self) -> bool {
@@ -281,6 +293,12 @@ impl TierSlot {
         self.repair_from_journal(tier)?;
         let missed = std::mem::take(&mut *self.missed.lock());
         let result = remove_missed(tier, missed.everything, &missed.keys);
+        if result.is_ok()
+            && let Some(hook) = &self.after_repair
+        {
+            let keys: Vec<String> = missed.keys.iter().cloned().collect();
+            hook(&keys, missed.everything);
+        }
         if result.is_err() {
             let mut back = self.missed.lock();
             back.everything |= missed.everything;

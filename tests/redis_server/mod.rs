@@ -11,6 +11,7 @@
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
@@ -61,15 +62,20 @@ impl RedisServer {
         if !available(test) {
             return None;
         }
+        Some(RedisServer::start_on(free_port(), extra, password))
+    }
+
+    /// A server on `port` (redis-server is known to be installed).
+    fn start_on(port: u16, extra: &[&str], password: Option<&str>) -> RedisServer {
         let mut server = RedisServer {
             child: None,
-            port: free_port(),
+            port,
             dir: tempfile::tempdir().unwrap(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             password: password.map(str::to_string),
         };
         server.spawn();
-        Some(server)
+        server
     }
 
     fn spawn(&mut self) {
@@ -201,5 +207,288 @@ impl Drop for RedisServer {
             }
         }
         self.kill();
+    }
+}
+
+/// Three servers made one Redis Cluster: each master serves a third of the slots.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// A three-master cluster on free ports (each with its cluster bus on another free port);
+    /// `None` (test skipped) when redis-server is missing. Takes a few seconds.
+    pub fn start(test: &str) -> Option<RedisCluster> {
+        if !available(test) {
+            return None;
+        }
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let bus = free_port().to_string();
+                RedisServer::start_on(
+                    free_port(),
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        &bus,
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                    None,
+                )
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_ok();
+        Some(cluster)
+    }
+
+    /// Waits (at most 20 s) until every node says the cluster is ok and knows all three
+    /// masters.
+    fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self.nodes.iter().all(|n| {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut n.connection())
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The seed URL a cache uses (`shared_config.cluster` true).
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// The node that serves `key`'s slot.
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.nodes[0].connection())
+            .unwrap();
+        self.nodes
+            .iter()
+            .find(|n| {
+                let owns: Vec<(u16, u16)> = redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query::<Vec<redis::Value>>(&mut n.connection())
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|range| match range {
+                        redis::Value::Array(parts) => {
+                            let master_port = match &parts[2] {
+                                redis::Value::Array(m) => {
+                                    redis::from_redis_value_ref::<u16>(&m[1]).ok()
+                                }
+                                _ => None,
+                            };
+                            (master_port == Some(n.port)).then(|| {
+                                (
+                                    redis::from_redis_value_ref(&parts[0]).unwrap(),
+                                    redis::from_redis_value_ref(&parts[1]).unwrap(),
+                                )
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                owns.iter().any(|&(lo, hi)| (lo..=hi).contains(&slot))
+            })
+            .expect("a node serves every slot")
+    }
+
+    /// Every byte the cluster holds for keys matching `pattern`, all nodes together.
+    pub fn dump(&self, pattern: &str) -> Vec<u8> {
+        self.nodes.iter().flat_map(|n| n.dump(pattern)).collect()
+    }
+}
+
+/// The cluster every test of one test process shares (see [`shared_cluster`]).
+static SHARED_CLUSTER: Mutex<Option<RedisCluster>> = Mutex::new(None);
+static SHARED_CLUSTER_STARTED: OnceLock<bool> = OnceLock::new();
+
+/// Runs `f` on one cluster shared by every test of this test process (starting a cluster takes
+/// seconds; tests keep apart by namespace): `None` (skipped) when redis-server is missing. The
+/// servers are started by a thread that lives as long as the process, so the parent-death
+/// signal kills them when the process ends, and an exit handler stops them and removes their
+/// directories first.
+pub fn shared_cluster<T>(test: &str, f: impl FnOnce(&RedisCluster) -> T) -> Option<T> {
+    let started = *SHARED_CLUSTER_STARTED.get_or_init(|| {
+        if !available(test) {
+            return false;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let name = test.to_string();
+        std::thread::spawn(move || {
+            let _ = tx.send(RedisCluster::start(&name));
+            loop {
+                std::thread::park();
+            }
+        });
+        let cluster = rx.recv().expect("the cluster did not start");
+        *SHARED_CLUSTER.lock().unwrap_or_else(|e| e.into_inner()) = cluster;
+        // SAFETY: registers a plain function without arguments.
+        unsafe {
+            libc::atexit(stop_shared_cluster);
+        }
+        true
+    });
+    if !started {
+        return None;
+    }
+    let guard = SHARED_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    Some(f(guard.as_ref().expect("the shared cluster runs")))
+}
+
+extern "C" fn stop_shared_cluster() {
+    if let Ok(mut cluster) = SHARED_CLUSTER.lock() {
+        cluster.take();
+    }
+}
+
+/// A server that also listens with TLS, its certificate signed by a throwaway CA made with the
+/// `openssl` command for this server only.
+pub struct TlsRedisServer {
+    pub server: RedisServer,
+    pub tls_port: u16,
+    /// The CA's certificate (PEM), for `shared_config.tls_ca_file`.
+    pub ca_file: std::path::PathBuf,
+    _files: tempfile::TempDir,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TlsRedisServer {
+    /// `None` (test skipped) when redis-server or openssl is missing; with
+    /// `PWCACHE_REQUIRE_REDIS` set, a panic instead.
+    pub fn start(test: &str) -> Option<TlsRedisServer> {
+        if !available(test) {
+            return None;
+        }
+        let has_openssl = Command::new("openssl")
+            .arg("version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_openssl {
+            if std::env::var_os("PWCACHE_REQUIRE_REDIS").is_some() {
+                panic!("{test}: openssl is not installed and PWCACHE_REQUIRE_REDIS is set");
+            }
+            eprintln!(
+                "SKIPPED {test}: the openssl command is not installed (apt-get install openssl)"
+            );
+            return None;
+        }
+        let files = tempfile::tempdir().unwrap();
+        let dir = files.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=pwcache test CA"];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+        openssl(dir, &ca);
+        let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+        openssl(dir, &csr);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
+            ],
+        );
+        let tls_port = free_port();
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let (cert, key, ca_crt) = (path("server.crt"), path("server.key"), path("ca.crt"));
+        let server = RedisServer::start_on(
+            free_port(),
+            &[
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca_crt,
+                "--tls-auth-clients",
+                "no",
+            ],
+            None,
+        );
+        Some(TlsRedisServer {
+            server,
+            tls_port,
+            ca_file: dir.join("ca.crt"),
+            _files: files,
+        })
+    }
+
+    /// The `rediss://` URL of the TLS port.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/0", self.tls_port)
     }
 }

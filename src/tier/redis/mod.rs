@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::{Connection, Value};
+use redis::Value;
 
 use crate::config::{EvictionPolicy, SharedConfig};
 use crate::entry::CacheEntry;
@@ -43,7 +43,7 @@ pub mod record;
 pub mod scripts;
 pub mod subscriber;
 
-use connection::Pool;
+use connection::{Conn, Pool};
 use names::{Names, clear_notice, key_notice_prefix};
 use record::{Undecodable, micros};
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for RedisTier {
     }
 }
 
-fn load_scripts(conn: &mut Connection) -> redis::RedisResult<()> {
+fn load_scripts(conn: &mut Conn) -> redis::RedisResult<()> {
     for script in scripts::all() {
         script.load(conn)?;
     }
@@ -100,11 +100,7 @@ impl RedisTier {
     /// Connects to the server of `shared` (one PING within the timeout) and loads the scripts.
     /// `origin` names this handle in its notices.
     pub fn open(shared: &SharedConfig, ctx: TierContext, origin: &str) -> Result<RedisTier> {
-        let pool = Pool::new(
-            &shared.url,
-            Duration::from_millis(shared.timeout_ms),
-            load_scripts,
-        )?;
+        let pool = Pool::new(shared, load_scripts)?;
         let tier = RedisTier {
             pool,
             names: Names::new(&shared.namespace),
@@ -161,11 +157,11 @@ impl RedisTier {
 
     /// Runs the put script for each entry in one pipeline; returns each reply.
     fn run_puts(&self, entries: &[CacheEntry], mode: &str) -> Result<Vec<Vec<Value>>> {
-        let mut pipe = redis::pipe();
-        for entry in entries {
-            pipe.add_command(self.put_invocation(entry, mode)?);
-        }
-        let replies: Vec<Vec<Value>> = self.pool.with("put", |c| pipe.query(c))?;
+        let commands = entries
+            .iter()
+            .map(|entry| self.put_invocation(entry, mode))
+            .collect::<Result<Vec<_>>>()?;
+        let replies: Vec<Vec<Value>> = self.pool.with("put", |c| c.pipeline(commands))?;
         let evicted: usize = replies.iter().map(|r| r.len().saturating_sub(1)).sum();
         self.ctx.counters.add(Counter::EvictionsLru, evicted as u64);
         Ok(replies)
@@ -254,10 +250,10 @@ impl Tier for RedisTier {
             return Ok(0);
         }
         let policy = policy_name(&self.ctx);
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::with_capacity(usage.len());
         for u in usage {
-            pipe.cmd("EVALSHA")
-                .arg(scripts::RECORD_USAGE_SCRIPT.get_hash())
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(scripts::RECORD_USAGE_SCRIPT.get_hash())
                 .arg(2)
                 .arg(self.names.entry(&u.key))
                 .arg(self.names.order())
@@ -268,8 +264,9 @@ impl Tier for RedisTier {
                 .arg(micros(u.last_accessed))
                 .arg(u8::from(u.evicted_from_l1))
                 .arg(policy);
+            commands.push(cmd);
         }
-        let recorded: Vec<i64> = self.pool.with("record usage", |c| pipe.query(c))?;
+        let recorded: Vec<i64> = self.pool.with("record usage", |c| c.pipeline(commands))?;
         Ok(recorded.iter().filter(|&&n| n == 1).count() as u64)
     }
 
@@ -379,12 +376,16 @@ impl Tier for RedisTier {
             // ZSCAN returns member, score pairs.
             let keys: Vec<&String> = members.iter().step_by(2).collect();
             if !keys.is_empty() {
-                let mut pipe = redis::pipe();
-                for key in &keys {
-                    pipe.cmd("HGETALL").arg(self.names.entry(key));
-                }
+                let commands = keys
+                    .iter()
+                    .map(|key| {
+                        let mut cmd = redis::cmd("HGETALL");
+                        cmd.arg(self.names.entry(key));
+                        cmd
+                    })
+                    .collect();
                 let hashes: Vec<HashMap<String, String>> =
-                    self.pool.with("scan", |c| pipe.query(c))?;
+                    self.pool.with("scan", |c| c.pipeline(commands))?;
                 for (key, hash) in keys.iter().zip(hashes) {
                     if hash.is_empty() {
                         continue;

@@ -43,18 +43,14 @@ pub struct Subscriber {
     origin: String,
 }
 
-fn nothing_to_prepare(_: &mut redis::Connection) -> redis::RedisResult<()> {
+fn nothing_to_prepare(_: &mut super::connection::Conn) -> redis::RedisResult<()> {
     Ok(())
 }
 
 impl Subscriber {
     pub fn new(shared: &SharedConfig, origin: &str) -> Result<Subscriber> {
         Ok(Subscriber {
-            pool: Pool::new(
-                &shared.url,
-                Duration::from_millis(shared.timeout_ms),
-                nothing_to_prepare,
-            )?,
+            pool: Pool::new(shared, nothing_to_prepare)?,
             channel: Names::new(&shared.namespace).channel(),
             origin: origin.to_string(),
         })

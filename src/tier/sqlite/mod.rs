@@ -58,17 +58,14 @@
 //! records its keys as missed), and every later call fails until the manager opens the tier
 //! again, on whatever file is at the path then.
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use rusqlite::Connection;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::config::Durability;
 use crate::entry::CacheEntry;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -78,24 +75,24 @@ use crate::time::{Clock, SystemClock, Timestamp};
 use super::{CopyOutcome, Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 
 mod codec;
+mod connection;
 mod group;
 mod identity;
 pub mod library;
 mod recover;
 mod schema;
+mod transaction;
 
 pub use schema::ENTRY_COLUMNS;
 
 use codec::Undecodable;
-use group::{Concurrency, Group, MAX_MEMBERS, Outcome};
+use connection::{OpenError, connect, open_writer};
+use group::{Concurrency, Group};
 use identity::OpenedFiles;
 use schema::Sql;
 
-/// How long a statement waits for another connection's lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader connections kept open between reads.
 const IDLE_READERS: usize = 4;
-const STATEMENT_CACHE: usize = 32;
 
 /// Which of upstream's tables a database holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,91 +179,6 @@ impl std::fmt::Debug for SqliteTier {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-/// A connection to an existing file, with the busy timeout and the statement cache.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_handler(Some(wait_for_lock))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
-}
-
-/// SQLite's busy handler: retries a lock another connection holds until [`BUSY_TIMEOUT`] has
-/// passed. SQLite's own (`busy_timeout`) sleeps 1, 2, 5, 10 ... 100 ms between tries, while a
-/// write transaction here holds the lock for tens of microseconds, so processes writing one
-/// store took turns at the pace of those sleeps. This one tries again every 50 µs for the first
-/// 100 tries, then every millisecond.
-fn wait_for_lock(tries: i32) -> bool {
-    thread_local! {
-        static SINCE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
-    }
-    let now = Instant::now();
-    if tries == 0 {
-        SINCE.with(|s| s.set(Some(now)));
-    }
-    let since = SINCE.with(|s| s.get()).unwrap_or(now);
-    if now.duration_since(since) >= BUSY_TIMEOUT {
-        return false;
-    }
-    std::thread::sleep(if tries < 100 {
-        Duration::from_micros(50)
-    } else {
-        Duration::from_millis(1)
-    });
-    true
-}
-
-/// Why the writer could not be opened.
-enum OpenError {
-    Sqlite(rusqlite::Error),
-    /// The table exists with other columns: these are missing.
-    Columns(Vec<String>),
-}
-
-impl From<rusqlite::Error> for OpenError {
-    fn from(e: rusqlite::Error) -> Self {
-        OpenError::Sqlite(e)
-    }
-}
-
-/// The page size of databases pwcache creates.
-const NEW_DATABASE_PAGE_SIZE: i64 = 2048;
-
-/// The writer: WAL, the durability's `synchronous`, and the schema created or migrated.
-fn open_writer(path: &Path, schema: Schema, ctx: &TierContext) -> Result<Connection, OpenError> {
-    let mut conn = connect(path)?;
-    // A new database gets 2 KiB pages (an existing one keeps its own; the setting is ignored
-    // once the file has content). A put commits every page it touched to the WAL, checksums
-    // included, so smaller pages make each commit cheaper: 2 KiB took a single-row L3 put from
-    // ~37 to ~30 µs on the development machine while a credentialed row (~500 bytes) still fits
-    // several to a leaf (`cargo run --release --example put_profile`).
-    conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        log::warn!(
-            "{} stays in journal mode {mode}: WAL is not available there",
-            path.display()
-        );
-    }
-    let synchronous = match ctx.durability {
-        Durability::Normal => "NORMAL",
-        Durability::Full => "FULL",
-    };
-    conn.pragma_update(None, "synchronous", synchronous)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    schema::create_tables(&tx, schema)?;
-    let missing = schema::missing_columns(&tx, schema)?;
-    if !missing.is_empty() {
-        return Err(OpenError::Columns(missing));
-    }
-    schema::create_indexes(&tx, schema, ctx.max_entries.map(|_| ctx.eviction_policy))?;
-    tx.commit()?;
-    Ok(conn)
 }
 
 impl SqliteTier {
@@ -410,150 +322,6 @@ impl SqliteTier {
             }
         }
         result.map_err(|e| self.failed(what, e))
-    }
-
-    /// Runs `f` in an IMMEDIATE transaction of the writer and returns once that transaction is
-    /// committed: its own, or the one of the group it joins ([`group`]). When `f` fails, only
-    /// its statements are undone. A commit into a file no longer at the path is an error: nobody
-    /// would read it.
-    fn write<T>(
-        &self,
-        what: &str,
-        f: impl FnOnce(&Connection, &mut RowCount) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        self.serving()?;
-        self.concurrency.arrive();
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut guard = self.writer.lock();
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let writer = &mut *guard;
-        let joined = writer.open.take();
-        let conn = &writer.conn;
-        let rows = &mut writer.rows;
-        // BEGIN, COMMIT and the savepoints as cached statements: rusqlite's `Transaction` parses
-        // them on every write, a visible share of a single-row put.
-        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| match &joined {
-            None => run("BEGIN IMMEDIATE").and_then(|_| {
-                f(conn, rows).inspect_err(|_| {
-                    if !conn.is_autocommit()
-                        && let Err(e) = conn.execute_batch("ROLLBACK")
-                    {
-                        log::warn!("{}: rollback failed: {e}", self.path.display());
-                    }
-                })
-            }),
-            Some(_) => run("SAVEPOINT pwcache_member").and_then(|_| match f(conn, rows) {
-                Ok(value) => run("RELEASE pwcache_member").map(|_| value),
-                Err(e) => {
-                    if let Err(undo) =
-                        conn.execute_batch("ROLLBACK TO pwcache_member; RELEASE pwcache_member")
-                    {
-                        log::warn!("{}: rollback failed: {undo}", self.path.display());
-                    }
-                    Err(e)
-                }
-            }),
-        }));
-        let result = match ran {
-            Ok(result) => result,
-            Err(panic) => {
-                // Nothing of the transaction is known to be whole: undo it for every member.
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                writer.rows.known = None;
-                writer.members = 0;
-                if let Some(group) = joined {
-                    group.finish(Outcome::Failed("a writer of the group panicked".into()));
-                }
-                drop(guard);
-                std::panic::resume_unwind(panic);
-            }
-        };
-        if result.is_err() {
-            writer.rows.known = None;
-        }
-        if joined.is_none() && result.is_err() || conn.is_autocommit() {
-            // The first member failed and rolled the transaction back (or could not begin it):
-            // nobody else is in it.
-            writer.members = 0;
-            drop(guard);
-            return result.map_err(|e| self.failed(what, e));
-        }
-        writer.members += 1;
-        let mine = joined.unwrap_or_default();
-        let mut lingered = false;
-        loop {
-            let writer = &mut *guard;
-            let pass = self.waiting.load(Ordering::SeqCst) > 0 && writer.members < MAX_MEMBERS;
-            let linger = !pass && !lingered && self.concurrency.recent();
-            if !pass && !linger {
-                break;
-            }
-            // Leave the transaction open for the writers that wait (or, lingering, for those
-            // that run on the other threads of this process and are about to write).
-            writer.open = Some(mine.clone());
-            drop(guard);
-            if pass {
-                return self.member_outcome(what, &mine, result);
-            }
-            lingered = true;
-            std::thread::yield_now();
-            guard = self.writer.lock();
-            match &guard.open {
-                // Still open: nobody committed it meanwhile; this writer decides again.
-                Some(open) if Arc::ptr_eq(open, &mine) => guard.open = None,
-                // Another writer joined and committed the group, or is committing it.
-                _ => {
-                    drop(guard);
-                    return self.member_outcome(what, &mine, result);
-                }
-            }
-        }
-        let writer = &mut *guard;
-        let conn = &writer.conn;
-        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-        let committed = run("COMMIT");
-        if committed.is_err() && !conn.is_autocommit() {
-            // A failed COMMIT leaves the transaction open: end it.
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                log::warn!("{}: rollback failed: {e}", self.path.display());
-            }
-        }
-        writer.members = 0;
-        let committed = match committed {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                writer.rows.known = None;
-                Err(self.failed(what, e))
-            }
-        };
-        mine.finish(match &committed {
-            Ok(()) => Outcome::Committed,
-            Err(e) => Outcome::Failed(e.to_string()),
-        });
-        drop(guard);
-        committed?;
-        let value = result.map_err(|e| self.failed(what, e))?;
-        self.check_identity()?;
-        Ok(value)
-    }
-
-    /// What a writer that left its transaction to the group returns: its own error, or once
-    /// the group is committed its value, or the group's failure.
-    fn member_outcome<T>(
-        &self,
-        what: &str,
-        group: &Group,
-        result: rusqlite::Result<T>,
-    ) -> Result<T> {
-        let outcome = group.wait();
-        let value = result.map_err(|e| self.failed(what, e))?;
-        match outcome {
-            Outcome::Committed => self.check_identity().map(|()| value),
-            Outcome::Failed(message) => Err(Error::Storage(message)),
-        }
     }
 
     /// The row of `key`, decoded.
@@ -902,89 +670,4 @@ impl Tier for SqliteTier {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::config::EvictionPolicy;
-    use crate::crypto::Crypto;
-    use crate::stats::TierCounters;
-
-    fn ctx(durability: Durability, dir: &Path) -> TierContext {
-        TierContext {
-            max_entries: None,
-            eviction_policy: EvictionPolicy::Lru,
-            durability,
-            crypto: Arc::new(
-                Crypto::new(Some("dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE="), dir).unwrap(),
-            ),
-            counters: Arc::new(TierCounters::new(true)),
-        }
-    }
-
-    fn pragma(tier: &SqliteTier, name: &str) -> String {
-        let writer = tier.writer.lock();
-        writer
-            .conn
-            .query_row(&format!("PRAGMA {name}"), [], |r| {
-                r.get::<_, rusqlite::types::Value>(0)
-            })
-            .map(|v| match v {
-                Value::Text(t) => t,
-                Value::Integer(n) => n.to_string(),
-                other => format!("{other:?}"),
-            })
-            .unwrap()
-    }
-
-    #[test]
-    fn durability_sets_synchronous_and_every_database_is_wal() {
-        let dir = tempfile::tempdir().unwrap();
-        let normal = SqliteTier::open(
-            &dir.path().join("n.db"),
-            Schema::L3,
-            ctx(Durability::Normal, dir.path()),
-        )
-        .unwrap();
-        let full = SqliteTier::open(
-            &dir.path().join("f.db"),
-            Schema::L2,
-            ctx(Durability::Full, dir.path()),
-        )
-        .unwrap();
-        assert_eq!(pragma(&normal, "synchronous"), "1");
-        assert_eq!(pragma(&full, "synchronous"), "2");
-        assert_eq!(pragma(&normal, "journal_mode"), "wal");
-        assert_eq!(pragma(&full, "journal_mode"), "wal");
-        // The lock is waited for by `wait_for_lock`, not SQLite's own sleeps.
-        assert_eq!(pragma(&full, "busy_timeout"), "0");
-    }
-
-    #[test]
-    fn readers_are_pooled_and_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let tier = SqliteTier::open(
-            &dir.path().join("r.db"),
-            Schema::L3,
-            ctx(Durability::Normal, dir.path()),
-        )
-        .unwrap();
-        for _ in 0..3 {
-            tier.len().unwrap();
-        }
-        assert_eq!(tier.readers.lock().len(), 1);
-        let refused = tier.read("test", |conn| {
-            conn.execute("DELETE FROM cache_entries", []).map(|_| ())
-        });
-        assert!(refused.is_err());
-    }
-
-    #[test]
-    fn the_l3_upsert_keeps_created_at_and_the_rowid() {
-        let sql = Sql::new(Schema::L3, EvictionPolicy::Fifo);
-        assert!(sql.upsert.contains("ON CONFLICT(key) DO UPDATE"));
-        assert!(sql.upsert.contains("updated_at = excluded.updated_at"));
-        assert!(!sql.upsert.contains("created_at = excluded"));
-        assert!(sql.evict.contains("ORDER BY rowid"));
-    }
-}
+mod tests;
