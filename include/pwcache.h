@@ -225,7 +225,9 @@ extern "C" {
  *   key file per directory would differ from process to process);
  * - `PW_UNSUPPORTED` if a SQLite tier is enabled and the process's SQLite library is older than
  *   3.35.0 or lacks the JSON functions (the message names the version found);
- * - `PW_IO_ERROR`, `PW_STORAGE_ERROR` if the cache cannot be set up at all;
+ * - `PW_STORAGE_ERROR` if `shared_config` is enabled and the thread that listens for the
+ *   fleet's notices cannot be created (a tier that cannot be opened is not an error: it starts
+ *   degraded);
  * - `PW_PANIC` on a bug.
  *
  * Threading: safe to call from any thread.
@@ -477,7 +479,9 @@ enum pw_status pw_cache_warm_from_file(struct pw_cache *cache,
  * - `PW_INVALID_JSON` if `options_json` is not UTF-8, not a JSON object, has an unknown key or
  *   a value of the wrong type;
  * - `PW_IO_ERROR` if the file cannot be written (a directory, a path under a regular file);
- * - `PW_STORAGE_ERROR` if no enabled tier could be read;
+ * - `PW_STORAGE_ERROR` if every enabled persistent tier (L2, L3, the shared tier) failed or is
+ *   skipped while degraded, so the entries cannot all be read (L1 alone is read only when it is
+ *   the only tier); no file is written;
  * - `PW_PANIC` on a bug.
  *
  * Threading: may run concurrently with any call on the same handle.

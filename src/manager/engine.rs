@@ -598,7 +598,11 @@ impl Engine {
     /// many entries could not be read in any tier (corrupt, or under another encryption key),
     /// each key counted once, so that visited + returned = the distinct keys stored (expired
     /// entries aside).
-    pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> u64 {
+    ///
+    /// As for a get, the scan is complete only when a tier that could hold every entry answered:
+    /// with every persistent tier failing or skipped it is a storage error (L1 alone answers
+    /// only when it is the only tier).
+    pub(super) fn for_each_live_entry(&self, visit: &mut dyn FnMut(CacheEntry)) -> Result<u64> {
         let now = self.now();
         let mut seen: HashSet<String> = HashSet::new();
         // Unreadable records by key: a key every tier holds unreadably (another encryption key)
@@ -616,8 +620,9 @@ impl Engine {
                 offer(entry, &mut seen);
             }
         }
+        let mut answered = self.l1.is_some() && self.lower().next().is_none();
         for (_, slot) in self.lower() {
-            let _ = ask(slot, "reading every entry", |t| {
+            let scanned = ask(slot, "reading every entry", |t| {
                 t.scan(&mut |record| match record {
                     Ok(entry) => offer(entry, &mut seen),
                     Err(bad) => {
@@ -636,9 +641,13 @@ impl Engine {
                     }
                 })
             });
+            answered |= matches!(scanned, Ok(Some(())));
+        }
+        if !answered {
+            return Err(no_tier_answered());
         }
         unreadable.retain(|key| !seen.contains(key));
-        unreadable.len() as u64 + unreadable_without_key
+        Ok(unreadable.len() as u64 + unreadable_without_key)
     }
 
     /// The TTL of entries from `source`, by the configuration.

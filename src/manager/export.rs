@@ -3,7 +3,8 @@
 //! A client of the engine's scan ([`Engine::for_each_live_entry`]): L1 first (its counters are
 //! the newest), then L2, then L3, each key once. Nothing is counted as a read, nothing is
 //! removed or written back: an export has no side effects. The file appears complete or not at
-//! all (temp file + rename).
+//! all (temp file + rename), and not at all when no tier could be read (a storage error, as for
+//! a get: L1 alone is read only when it is the only tier).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -101,34 +102,42 @@ pub(super) fn export_to_file(
         stop,
         stopped: false,
     };
-    writer.counts.failed = engine.for_each_live_entry(&mut |entry| writer.entry(entry));
-    let result = match writer.error.take() {
-        Some(e) => Err(Error::Io {
-            context: "cannot write the export".into(),
-            source: e,
-        }),
-        None if writer.stopped => Err(Error::Io {
-            context: format!(
-                "export stopped after {} entries; {} was not written (an export is whole or \
-                 not at all)",
-                writer.counts.exported,
-                path.display()
-            ),
-            source: std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped on request"),
-        }),
-        None => Ok(()),
-    }
-    .and_then(|()| {
-        let file = writer
-            .out
-            .into_inner()
-            .map_err(|e| Error::io("cannot write", &temp, e.into_error()))?;
-        if engine.config.durability == crate::config::Durability::Full {
-            file.sync_all()
-                .map_err(|e| Error::io("cannot write", &temp, e))?;
-        }
-        std::fs::rename(&temp, path).map_err(|e| Error::io("cannot rename into", path, e))
-    });
+    // With no tier to read, the export fails rather than write an empty file.
+    let scanned = engine.for_each_live_entry(&mut |entry| writer.entry(entry));
+    let result = scanned
+        .and_then(|unreadable| {
+            writer.counts.failed = unreadable;
+            match writer.error.take() {
+                Some(e) => Err(Error::Io {
+                    context: "cannot write the export".into(),
+                    source: e,
+                }),
+                None if writer.stopped => Err(Error::Io {
+                    context: format!(
+                        "export stopped after {} entries; {} was not written (an export is \
+                         whole or not at all)",
+                        writer.counts.exported,
+                        path.display()
+                    ),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "stopped on request",
+                    ),
+                }),
+                None => Ok(()),
+            }
+        })
+        .and_then(|()| {
+            let file = writer
+                .out
+                .into_inner()
+                .map_err(|e| Error::io("cannot write", &temp, e.into_error()))?;
+            if engine.config.durability == crate::config::Durability::Full {
+                file.sync_all()
+                    .map_err(|e| Error::io("cannot write", &temp, e))?;
+            }
+            std::fs::rename(&temp, path).map_err(|e| Error::io("cannot rename into", path, e))
+        });
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(e);

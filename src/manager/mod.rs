@@ -67,8 +67,9 @@ pub struct CacheManager {
 
 impl CacheManager {
     /// Opens a cache with the system clock. Tiers that cannot be used start degraded (see the
-    /// statistics); only an invalid configuration or encryption key fails, or a SQLite tier on a
-    /// SQLite library older than pwcache needs ([`Error::Unsupported`]).
+    /// statistics); only an invalid configuration or encryption key fails, a SQLite tier on a
+    /// SQLite library older than pwcache needs ([`Error::Unsupported`]), or a thread the cache
+    /// needs that cannot be created (a fleet's notice listener: [`Error::Storage`]).
     pub fn open(config: CacheConfig) -> Result<CacheManager> {
         CacheManager::open_with_clock(config, Arc::new(SystemClock))
     }

@@ -25,7 +25,7 @@ use super::engine::{Engine, Level};
 use super::slot::TierSlot;
 use super::{CacheManager, WRITE_BACK_BATCH, check_key};
 use crate::entry::{CacheEntry, EntryInput};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::stats::Counter;
 use crate::tier::Tier;
 use crate::tier::memory::MemoryTier;
@@ -82,7 +82,10 @@ impl CacheManager {
         engine.settle_write_back(key);
         match held {
             Held::Memory(l1) => Ok(l1.peek(key)),
-            Held::Lower(slot) => slot.call(|t| t.get(key))?.ok_or_else(|| skipped(slot)),
+            Held::Lower(slot) => slot
+                .call(|t| t.get(key))
+                .map_err(|e| failed(slot, e))?
+                .ok_or_else(|| skipped(slot)),
         }
     }
 
@@ -151,7 +154,10 @@ impl CacheManager {
     pub fn tier_len(&self, tier: TierLevel) -> Result<u64> {
         match self.engine.held(tier)? {
             Held::Memory(l1) => Ok(l1.size() as u64),
-            Held::Lower(slot) => slot.call(|t| t.len())?.ok_or_else(|| skipped(slot)),
+            Held::Lower(slot) => slot
+                .call(|t| t.len())
+                .map_err(|e| failed(slot, e))?
+                .ok_or_else(|| skipped(slot)),
         }
     }
 
@@ -176,7 +182,7 @@ impl CacheManager {
                 }
                 Err(e) => {
                     slot.missed_clear();
-                    Err(e)
+                    Err(failed(slot, e))
                 }
             },
         }
@@ -229,12 +235,22 @@ fn lower_write<T>(
         }
         Err(e) => {
             slot.missed_keys(std::iter::once(key));
-            Err(e)
+            Err(failed(slot, e))
         }
     }
 }
 
 /// The error of an operation on a degraded tier that is not yet due for a retry.
+/// The error of a tier that failed: a storage error naming the tier, whatever the tier's own
+/// kind (a JSONL tier fails with I/O errors), as the header promises for the single-tier
+/// functions; a credential the key cannot decrypt stays a crypto error.
+fn failed(slot: &TierSlot, e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::Crypto => e,
+        _ => Error::Storage(format!("{}: {e}", slot.name)),
+    }
+}
+
 fn skipped(slot: &TierSlot) -> Error {
     Error::Storage(format!(
         "{} is degraded after repeated failures; it is retried later",
