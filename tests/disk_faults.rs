@@ -417,18 +417,7 @@ fn a_file_size_limit_loses_nothing_acknowledged() {
         .env(FSIZE_CHILD_DIR_ENV, store.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("child:\n{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "the limited run failed: {}",
-        out.status
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran the scenario: {stdout}"
-    );
+    assert_child_test_passed(&out, "the file-size-limited run");
 
     // Without the limit: every key holds an allowed value, in every tier, and the store heals.
     for (backend, config) in backends(store.path()) {
@@ -644,16 +633,5 @@ fn a_read_only_l2_directory_loses_nothing_acknowledged() {
         .env(CHILD_DIR_ENV, store.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("child (uid {NOBODY}):\n{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "the scenario failed as user {NOBODY}: {}",
-        out.status
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran the scenario: {stdout}"
-    );
+    assert_child_test_passed(&out, &format!("the read-only scenario as user {NOBODY}"));
 }

@@ -29,7 +29,7 @@ use pwcache::ffi::tier::{
 };
 use pwcache::ffi::ttl::{pw_ttl, pw_ttl_free, pw_ttl_new, pw_ttl_start};
 
-use common::KEY;
+use common::{KEY, assert_child_test_passed};
 
 /// Another valid Fernet key (base64url of "another-key-for-pwcache-tests-02").
 const OTHER_KEY: &str = "YW5vdGhlci1rZXktZm9yLXB3Y2FjaGUtdGVzdHMtMDI=";
@@ -496,18 +496,7 @@ fn run_in_child(name: &str, unprivileged: bool) -> bool {
         .env("TMPDIR", "/tmp")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("child:\n{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "{name} failed in its child: {}",
-        out.status
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran {name}: {stdout}"
-    );
+    assert_child_test_passed(&out, name);
     true
 }
 

@@ -57,3 +57,21 @@ pub fn input(i: usize) -> EntryInput {
 pub fn key(i: usize) -> String {
     format!("k{i}")
 }
+
+/// Checks the output of this test binary re-run as a child process on one test (`--exact NAME
+/// --nocapture`): prints what the child printed, and fails unless it passed that one test.
+/// `what` names the scenario in the messages.
+pub fn assert_child_test_passed(out: &std::process::Output, what: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("child ({what}):\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "{what} failed in its child: {}",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran {what}: {stdout}"
+    );
+}
