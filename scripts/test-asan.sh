@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the library's Rust unit tests and the integration tests that drive the engine hardest
-# (manager, both L2 backends, L3, warm/export, TTL sweeps, the property tests) under
-# AddressSanitizer, on nightly. The C API has its own ASan+UBSan build in scripts/test-c.sh.
+# (manager, the tier contract on every tier, both L2 backends, L3, warm/export, TTL sweeps, the
+# property tests) under AddressSanitizer, on nightly. The C API has its own ASan+UBSan build in
+# scripts/test-c.sh.
 #
 #   scripts/test-asan.sh [cargo test arguments, e.g. a test name filter]
 #
@@ -40,6 +41,6 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_retur
 echo "== cargo +nightly test under AddressSanitizer ($host)"
 cargo +nightly test -p pwcache --release --locked "${build_std[@]}" --target "$host" \
   --target-dir target/asan \
-  --lib --test manager --test l2_jsonl --test sqlite_tiers --test warm_export --test ttl \
-  --test properties --no-fail-fast "$@"
+  --lib --test manager --test tier_contract --test l2_jsonl --test sqlite_tiers \
+  --test warm_export --test ttl --test properties --no-fail-fast "$@"
 echo "== asan: passed"

@@ -168,6 +168,10 @@ const CONFIG_NAMES: &[&str] = &[
     "durability",
     "ttl_cleanup_interval",
     "statistics_interval",
+    "shared_config",
+    "url",
+    "namespace",
+    "timeout_ms",
 ];
 
 fn any_of<T: Clone + std::fmt::Debug + 'static>(values: &'static [T]) -> BoxedStrategy<T> {
@@ -194,6 +198,41 @@ fn config_object() -> impl Strategy<Value = Value> {
     };
     let int = |lo: i64, hi: i64| (lo..hi).prop_map(Value::from).boxed();
     let boolean = || any::<bool>().prop_map(Value::from).boxed();
+    let shared = object(vec![
+        ("enabled", boolean()),
+        (
+            "url",
+            prop_oneof![
+                3 => any_of(&[
+                    "redis://127.0.0.1:6379/0",
+                    "rediss://u:p@h:6380/2",
+                    "redis://h",
+                    "http://h:1",
+                    "redis://:@",
+                ])
+                .prop_map(Value::from),
+                1 => word().prop_map(Value::from),
+            ]
+            .boxed(),
+        ),
+        (
+            "namespace",
+            prop_oneof![3 => "[a-z0-9._-]{1,8}", 1 => ".{0,70}"]
+                .prop_map(Value::from)
+                .boxed(),
+        ),
+        ("timeout_ms", int(-1, 70_000)),
+        (
+            "max_entries",
+            prop_oneof![Just(Value::Null), (-2i64..100_000).prop_map(Value::from)].boxed(),
+        ),
+        (
+            "eviction_policy",
+            any_of(&["lru", "lfu", "fifo", "random"])
+                .prop_map(Value::from)
+                .boxed(),
+        ),
+    ]);
     object(vec![
         ("l1_config", tier()),
         ("l2_config", tier()),
@@ -227,6 +266,7 @@ fn config_object() -> impl Strategy<Value = Value> {
         ),
         ("ttl_cleanup_interval", number().boxed()),
         ("statistics_interval", number().boxed()),
+        ("shared_config", shared.boxed()),
     ])
 }
 

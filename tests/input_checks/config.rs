@@ -1,8 +1,8 @@
 //! The configuration JSON (`CacheConfig::from_json`, what `pw_cache_new` parses).
 //!
 //! Must hold: any text gives a configuration or an `InvalidJson` error; an error never quotes the
-//! encryption key; a configuration that parses is valid and round-trips (written back as JSON
-//! with every field, it parses to the same configuration).
+//! encryption key or the password of the shared tier's URL; a configuration that parses is valid
+//! and round-trips (written back as JSON with every field, it parses to the same configuration).
 
 use pwcache::{CacheConfig, Durability, ErrorKind, EvictionPolicy, L2Backend, TierConfig};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ pub fn check_config_json(text: &str) {
             );
         }
     }
-    if let Some(planted) = secrets::plant(text)
+    if let Some(planted) = secrets::plant_in_config(text)
         && let Err(e) = CacheConfig::from_json(&planted)
     {
         secrets::assert_not_quoted("config", &e.to_string());
@@ -38,15 +38,16 @@ pub fn check_config_json(text: &str) {
 
 /// Every field of `config` as the configuration JSON that gives it.
 pub fn config_to_json(config: &CacheConfig) -> Value {
+    let policy = |p: EvictionPolicy| match p {
+        EvictionPolicy::Lru => "lru",
+        EvictionPolicy::Lfu => "lfu",
+        EvictionPolicy::Fifo => "fifo",
+    };
     let tier = |t: &TierConfig| {
         json!({
             "enabled": t.enabled,
             "max_entries": t.max_entries,
-            "eviction_policy": match t.eviction_policy {
-                EvictionPolicy::Lru => "lru",
-                EvictionPolicy::Lfu => "lfu",
-                EvictionPolicy::Fifo => "fifo",
-            },
+            "eviction_policy": policy(t.eviction_policy),
         })
     };
     let path = |p: &std::path::Path| {
@@ -75,6 +76,14 @@ pub fn config_to_json(config: &CacheConfig) -> Value {
         "durability": match config.durability {
             Durability::Normal => "normal",
             Durability::Full => "full",
+        },
+        "shared_config": {
+            "enabled": config.shared.enabled,
+            "url": config.shared.url,
+            "namespace": config.shared.namespace,
+            "timeout_ms": config.shared.timeout_ms,
+            "max_entries": config.shared.max_entries,
+            "eviction_policy": policy(config.shared.eviction_policy),
         },
     })
 }

@@ -14,10 +14,17 @@ const SECRET_FIELDS: [&str; 3] = ["encryption_key", "username", "password"];
 /// changed value, or `None` when `text` is not JSON or holds no secret field.
 pub fn plant(text: &str) -> Option<String> {
     let mut value: Value = serde_json::from_str(text).ok()?;
-    plant_in(&mut value).then(|| value.to_string())
+    plant_in(&mut value, false).then(|| value.to_string())
 }
 
-fn plant_in(value: &mut Value) -> bool {
+/// [`plant`], and for a configuration also the password of every `url` (the shared tier's
+/// `redis://user:password@host` URL): [`MARKER`] becomes its userinfo's password.
+pub fn plant_in_config(text: &str) -> Option<String> {
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    plant_in(&mut value, true).then(|| value.to_string())
+}
+
+fn plant_in(value: &mut Value, urls: bool) -> bool {
     match value {
         Value::Object(map) => {
             let mut planted = false;
@@ -25,13 +32,24 @@ fn plant_in(value: &mut Value) -> bool {
                 if SECRET_FIELDS.contains(&name.as_str()) {
                     overwrite(field);
                     planted = true;
+                } else if urls && name == "url" {
+                    *field = Value::String(match field.as_str() {
+                        Some(url) => match url.split_once("://") {
+                            Some((scheme, rest)) => format!("{scheme}://user:{MARKER}@{rest}"),
+                            None => format!("redis://user:{MARKER}@{url}"),
+                        },
+                        None => MARKER.to_string(),
+                    });
+                    planted = true;
                 } else {
-                    planted |= plant_in(field);
+                    planted |= plant_in(field, urls);
                 }
             }
             planted
         }
-        Value::Array(items) => items.iter_mut().fold(false, |p, item| plant_in(item) | p),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |p, item| plant_in(item, urls) | p),
         _ => false,
     }
 }
