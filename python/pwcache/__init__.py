@@ -212,6 +212,10 @@ class Cache(_Handle):
         return evicted.value
 
     def statistics(self) -> dict[str, Any]:
+        """The C statistics JSON as a dict: `l1_stats`, `l2_stats`, `l3_stats` and
+        `shared_stats` (each with hits, misses, current_size, the evictions by reason),
+        `promotions`, `demotions`, `overall_hit_rate`, `total_size`, and the `l1_degraded`,
+        `l2_degraded`, `l3_degraded` and `shared_degraded` flags. Reading them writes nothing."""
         out = ctypes.c_void_p()
         _lib.pw_cache_get_statistics(self._h(), ctypes.byref(out))
         return json.loads(_lib.take_string(out))

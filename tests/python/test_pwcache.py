@@ -55,6 +55,8 @@ def test_clear_cleanup_and_statistics(cache):
     assert cache.get("a") is not None
     stats = cache.statistics()
     assert stats["l1_stats"]["hits"] == 1 and "overall_hit_rate" in stats
+    # The fleet's shared tier has its block and flag too (off here: zeros, not degraded).
+    assert stats["shared_stats"]["current_size"] == 0 and stats["shared_degraded"] is False
     assert cache.clear() == 1
 
 
