@@ -6,6 +6,9 @@
 //!
 //! Skipped with a message when redis-server is not installed, unless `PWCACHE_REQUIRE_REDIS` is
 //! set (scripts/test-all.sh sets it and installs redis-server).
+//!
+//! Over 700 lines, one idea: the fleet's behaviour on one real server, one test per behaviour
+//! (the cluster is in tests/fleet_cluster.rs, the 4-process model in tests/fleet_processes.rs).
 
 mod common;
 mod redis_server;

@@ -1,6 +1,9 @@
 //! The cache's behaviour through the Rust API, on real tiers: promotion, expiry, eviction and
 //! write-back, health invalidation, delete and clear, statistics, degraded tiers, sharing
 //! between handles, file modes, capacity, bad input and threads.
+//!
+//! Over 700 lines, one idea: the public contract of `CacheManager`, one test per behaviour a user
+//! relies on (the C API's statuses are in tests/statuses.rs and tests/c/).
 
 mod common;
 

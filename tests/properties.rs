@@ -8,6 +8,9 @@
 //! bytes or text, and inputs built from the fields each parser knows with values of every type
 //! (so that many of them parse and reach the deeper checks). Case counts keep the whole file
 //! under a few seconds in release builds.
+//!
+//! Over 700 lines, one idea: the proptest driver of `tests/input_checks/`, one strategy and one
+//! property per input.
 
 mod input_checks;
 

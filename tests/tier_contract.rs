@@ -6,6 +6,8 @@
 //! Times are in 2036: the shared tier's server expires entries by the real clock. What is
 //! specific to one tier (file formats, upstream's files, which entry a policy evicts, capacity
 //! across handles, corruption) stays in that tier's own test file.
+//!
+//! Over 700 lines, one idea: the `Tier` trait's contract, one test per rule of it.
 
 mod common;
 mod redis_server;
