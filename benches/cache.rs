@@ -9,21 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend};
+use pwcache::{CacheManager, EntryInput, L2Backend};
 
 mod common;
 
-use common::{KEY, url};
-
-fn config(dir: &Path, backend: L2Backend) -> CacheConfig {
-    CacheConfig {
-        l2_cache_dir: dir.join("l2"),
-        l3_database_path: dir.join("l3.db"),
-        encryption_key: Some(KEY.into()),
-        l2_backend: backend,
-        ..CacheConfig::default()
-    }
-}
+use common::{config, url};
 
 fn bench_put(c: &mut Criterion) {
     let mut group = c.benchmark_group("put");

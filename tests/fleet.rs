@@ -13,6 +13,8 @@
 mod common;
 mod redis_server;
 
+use common::{time_until, url_of};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, Once};
@@ -55,22 +57,6 @@ fn wait_listening(cache: &CacheManager) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-fn url_of(cache: &CacheManager, key: &str) -> Option<String> {
-    cache.get(key).unwrap().map(|e| e.proxy_url)
-}
-
-/// Polls `cond` every millisecond for at most `limit`; the time it took to hold.
-fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    None
 }
 
 #[test]

@@ -11,6 +11,8 @@
 mod common;
 mod redis_server;
 
+use common::{time_until, url_of};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -48,21 +50,6 @@ fn open(dir: &Path, seed: &str, namespace: &str) -> CacheManager {
         cache.statistics().to_json()
     );
     cache
-}
-
-fn url_of(cache: &CacheManager, key: &str) -> Option<String> {
-    cache.get(key).unwrap().map(|e| e.proxy_url)
-}
-
-fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    None
 }
 
 /// Two namespaces served by two different masters, neither of them the seed (node 0).

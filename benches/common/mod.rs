@@ -3,7 +3,9 @@
 //! benchmark and its peers see the same data.
 #![allow(dead_code)]
 
-use pwcache::{CacheEntry, Timestamp};
+use std::path::Path;
+
+use pwcache::{CacheConfig, CacheEntry, L2Backend, Timestamp};
 
 /// The Fernet key of the benchmark caches.
 pub const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
@@ -34,4 +36,16 @@ pub fn url(i: usize) -> String {
 /// The `i`-th entry: [`key`], [`url`], source `bench`, a TTL of an hour from `now`.
 pub fn entry(i: usize, now: Timestamp) -> CacheEntry {
     CacheEntry::new(key(i), url(i), "bench", now, 3600)
+}
+
+/// The default configuration (durability normal, every tier on) with its files under `dir`, the
+/// benchmark key and the given L2 backend.
+pub fn config(dir: &Path, backend: L2Backend) -> CacheConfig {
+    CacheConfig {
+        l2_cache_dir: dir.join("l2"),
+        l3_database_path: dir.join("l3.db"),
+        encryption_key: Some(KEY.into()),
+        l2_backend: backend,
+        ..CacheConfig::default()
+    }
 }

@@ -19,20 +19,10 @@ use std::time::{Duration, Instant};
 use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::common::{KEY, url};
+use crate::common::{config, url};
 use crate::measure::{Case, alternate, print_ratio, print_times};
 
 const STORED: usize = 5000;
-
-fn config(dir: &Path, backend: L2Backend) -> CacheConfig {
-    CacheConfig {
-        l2_cache_dir: dir.join("l2"),
-        l3_database_path: dir.join("l3.db"),
-        encryption_key: Some(KEY.into()),
-        l2_backend: backend,
-        ..CacheConfig::default()
-    }
-}
 
 /// The `i`-th entry, with credentials (encrypted in every tier, as users store them).
 fn input(i: usize) -> EntryInput {

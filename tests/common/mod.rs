@@ -75,3 +75,23 @@ pub fn assert_child_test_passed(out: &std::process::Output, what: &str) {
         "the child ran {what}: {stdout}"
     );
 }
+
+/// The URL `cache` serves under `key`, if any.
+pub fn url_of(cache: &CacheManager, key: &str) -> Option<String> {
+    cache.get(key).unwrap().map(|e| e.proxy_url)
+}
+
+/// Polls `cond` every millisecond for at most `limit`; the time it took to hold.
+pub fn time_until(
+    limit: std::time::Duration,
+    mut cond: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    None
+}
