@@ -37,22 +37,7 @@ impl TierCounters {
         }
     }
 
-    pub fn add(&self, counter: Counter, n: u64) {
-        if !self.enabled || n == 0 {
-            return;
-        }
-        let cell = match counter {
-            Counter::Hits => &self.hits,
-            Counter::Misses => &self.misses,
-            Counter::EvictionsLru => &self.evictions_lru,
-            Counter::EvictionsTtl => &self.evictions_ttl,
-            Counter::EvictionsHealth => &self.evictions_health,
-            Counter::EvictionsCorruption => &self.evictions_corruption,
-        };
-        cell.fetch_add(n, Relaxed);
-    }
-
-    pub fn get(&self, counter: Counter) -> u64 {
+    fn cell(&self, counter: Counter) -> &AtomicU64 {
         match counter {
             Counter::Hits => &self.hits,
             Counter::Misses => &self.misses,
@@ -61,7 +46,17 @@ impl TierCounters {
             Counter::EvictionsHealth => &self.evictions_health,
             Counter::EvictionsCorruption => &self.evictions_corruption,
         }
-        .load(Relaxed)
+    }
+
+    pub fn add(&self, counter: Counter, n: u64) {
+        if !self.enabled || n == 0 {
+            return;
+        }
+        self.cell(counter).fetch_add(n, Relaxed);
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.cell(counter).load(Relaxed)
     }
 
     pub fn snapshot(&self, current_size: u64) -> TierStatistics {

@@ -85,28 +85,17 @@ fn value_id(generation: u64, thread: u64, seq: u64) -> String {
     format!("g{generation}t{thread}s{seq}")
 }
 
-fn backend_name(backend: L2Backend) -> &'static str {
-    match backend {
-        L2Backend::Jsonl => "jsonl",
-        L2Backend::Sqlite => "sqlite",
-    }
-}
-
 // ---- the writer process ---------------------------------------------------------------------
 
 #[test]
 #[ignore = "the writer process of the crash tests, which start it"]
 fn crash_writer() {
-    let Some(params) = child::params() else {
+    let Some(params) = child::started() else {
         return;
     };
-    child::log_warnings_to_stderr();
-    let backend = match params["backend"].as_str() {
-        Some("sqlite") => L2Backend::Sqlite,
-        _ => L2Backend::Jsonl,
-    };
-    let store = PathBuf::from(params["store"].as_str().unwrap());
-    let logs = PathBuf::from(params["logs"].as_str().unwrap());
+    let backend = child::backend_param(&params);
+    let store = child::path_param(&params, "store");
+    let logs = child::path_param(&params, "logs");
     let generation = params["generation"].as_u64().unwrap();
     let seed = params["seed"].as_u64().unwrap();
     let cache = Arc::new(CacheManager::open(config_for(&store, backend)).unwrap());
@@ -266,7 +255,7 @@ fn crash_run(backend: L2Backend) -> CrashRun {
         std::fs::create_dir(&logs).unwrap();
         let output = logs.join("output.txt");
         let params = json!({
-            "backend": backend_name(backend),
+            "backend": child::backend_name(backend),
             "store": store_dir,
             "logs": logs,
             "generation": generation,
@@ -294,7 +283,7 @@ fn crash_run(backend: L2Backend) -> CrashRun {
         "crash summary: backend={} seed={seed} kills={} acknowledged_ops={} in_flight_at_kill={} \
          keys_checked={} settled_by_delete={} torn_tails={} engine_warnings={} \
          temporary_files_left={} {} seconds={:.1}",
-        backend_name(backend),
+        child::backend_name(backend),
         figures.kills,
         figures.acknowledged,
         figures.in_flight,

@@ -25,7 +25,7 @@ mod harness;
 mod redis_server;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pwcache::{CacheConfig, CacheManager, SharedConfig};
@@ -88,11 +88,10 @@ fn all_keys() -> Vec<String> {
 #[test]
 #[ignore = "a process of the fleet model test, which starts it"]
 fn fleet_user() {
-    let Some(params) = child::params() else {
+    let Some(params) = child::started() else {
         return;
     };
-    child::log_warnings_to_stderr();
-    let run = PathBuf::from(params["run"].as_str().unwrap());
+    let run = child::path_param(&params, "run");
     let process = params["process"].as_u64().unwrap();
     let url = params["url"].as_str().unwrap();
     let mut rng = Rng::new(params["seed"].as_u64().unwrap());
@@ -105,8 +104,7 @@ fn fleet_user() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    std::fs::write(run.join(format!("ready{process}")), b"").unwrap();
-    child::wait_for_signal(&run.join("go"), Duration::from_secs(60));
+    child::ready_then_wait_for_go(&run, process, Duration::from_secs(60));
     let mut log = OpLog::create(&run.join(format!("p{process}.log")));
     let started = Instant::now();
     for seq in 0..OPS {
@@ -347,28 +345,17 @@ fn four_processes_on_one_pool_agree_with_a_model_of_the_fleet() {
     let top = tempfile::tempdir().unwrap();
     let run = top.path();
     let seed = rng::seed_from_env("PWCACHE_FLEET_SEED");
-    let mut children: Vec<_> = (0..PROCESSES)
-        .map(|process| {
-            let output = run.join(format!("out{process}.txt"));
-            let params = json!({
-                "run": run.to_str().unwrap(),
-                "process": process,
-                "url": server.url(),
-                "seed": seed.wrapping_add(process.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            });
-            (child::spawn("fleet_user", &params, &output), output)
+    let params = (0..PROCESSES).map(|process| {
+        json!({
+            "run": run.to_str().unwrap(),
+            "process": process,
+            "url": server.url(),
+            "seed": seed.wrapping_add(process.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         })
-        .collect();
-    for (process, (child, output)) in children.iter_mut().enumerate() {
-        child::wait_for_file(
-            &run.join(format!("ready{process}")),
-            child,
-            output,
-            Duration::from_secs(30),
-        );
-    }
+    });
+    let mut children = child::start_together("fleet_user", run, params, Duration::from_secs(30));
     let started = Instant::now();
-    std::fs::write(run.join("go"), b"").unwrap();
+    child::go(run);
     for (process, (child, output)) in children.iter_mut().enumerate() {
         child::wait_for_file(
             &run.join(format!("done{process}")),

@@ -3,10 +3,11 @@
 //! `cargo test -- --ignored`), such a function finds no parameters and does nothing.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pwcache::L2Backend;
 use serde_json::Value;
 
 /// The environment variable that carries a child's parameters, as a JSON object.
@@ -37,6 +38,74 @@ pub fn spawn(name: &str, params: &Value, output: &Path) -> Child {
 pub fn params() -> Option<Value> {
     let text = std::env::var(PARAMS_VAR).ok()?;
     Some(serde_json::from_str(&text).expect("the child's parameters are a JSON object"))
+}
+
+/// In a child: its parameters, with the engine's warnings sent where the parent finds them
+/// ([`log_warnings_to_stderr`]); `None` when no parent started this process.
+pub fn started() -> Option<Value> {
+    let params = params()?;
+    log_warnings_to_stderr();
+    Some(params)
+}
+
+/// The path parameter `name`.
+pub fn path_param(params: &Value, name: &str) -> PathBuf {
+    PathBuf::from(
+        params[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("the child's parameter {name:?} is not a path")),
+    )
+}
+
+/// The `backend` parameter (`"sqlite"`, else JSONL).
+pub fn backend_param(params: &Value) -> L2Backend {
+    match params["backend"].as_str() {
+        Some("sqlite") => L2Backend::Sqlite,
+        _ => L2Backend::Jsonl,
+    }
+}
+
+/// The name of a backend as [`backend_param`] reads it.
+pub fn backend_name(backend: L2Backend) -> &'static str {
+    match backend {
+        L2Backend::Sqlite => "sqlite",
+        L2Backend::Jsonl => "jsonl",
+    }
+}
+
+/// In child `process` of a group ([`start_together`]): says it is ready, then waits for the
+/// parent's go.
+pub fn ready_then_wait_for_go(run: &Path, process: u64, timeout: Duration) {
+    std::fs::write(run.join(format!("ready{process}")), b"").expect("write the ready file");
+    wait_for_signal(&run.join("go"), timeout);
+}
+
+/// Starts one child running `name` per entry of `params` (child `i` is process `i`, its output
+/// in `run/output<i>.txt`), and waits until each has called [`ready_then_wait_for_go`]. The
+/// parent then lets them all go at once with [`go`].
+pub fn start_together(
+    name: &str,
+    run: &Path,
+    params: impl IntoIterator<Item = Value>,
+    timeout: Duration,
+) -> Vec<(Child, PathBuf)> {
+    let mut children: Vec<(Child, PathBuf)> = params
+        .into_iter()
+        .enumerate()
+        .map(|(process, params)| {
+            let output = run.join(format!("output{process}.txt"));
+            (spawn(name, &params, &output), output)
+        })
+        .collect();
+    for (process, (child, output)) in children.iter_mut().enumerate() {
+        wait_for_file(&run.join(format!("ready{process}")), child, output, timeout);
+    }
+    children
+}
+
+/// Lets the children of [`start_together`] go.
+pub fn go(run: &Path) {
+    std::fs::write(run.join("go"), b"").expect("write the go file");
 }
 
 /// Waits until `path` exists; fails when `child` exits first or after `timeout`.
@@ -122,7 +191,14 @@ pub fn warnings_in(output: &Path) -> Vec<String> {
     std::fs::read_to_string(output)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.starts_with("pwcache "))
-        .map(str::to_string)
+        // A line may begin with the test harness's own text ("test store_user ... "), which
+        // the child's first warning can follow on the same line.
+        .filter_map(|l| {
+            ["pwcache WARN: ", "pwcache ERROR: "]
+                .iter()
+                .filter_map(|tag| l.find(tag))
+                .min()
+                .map(|at| l[at..].to_string())
+        })
         .collect()
 }

@@ -120,6 +120,23 @@ impl RedisTier {
         format!("{}{key}", key_notice_prefix(&self.origin))
     }
 
+    /// An invocation of a script that may remove `key`: its keys are the entry, the index, the
+    /// eviction order and the key's tombstone, its first argument the key.
+    fn invoke_on_entry<'s>(
+        &self,
+        script: &'s redis::Script,
+        key: &str,
+    ) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.names.entry(key))
+            .key(self.names.index())
+            .key(self.names.order())
+            .key(self.names.tombstone(key))
+            .arg(key);
+        invocation
+    }
+
     /// The arguments of the put script for `entry`.
     fn put_invocation(&self, entry: &CacheEntry, mode: &str) -> Result<redis::Cmd> {
         let fields = record::encode(entry, &self.ctx.crypto)?;
@@ -176,13 +193,8 @@ impl RedisTier {
             ),
             None => Default::default(),
         };
-        let mut invocation = scripts::DELETE_SCRIPT.prepare_invoke();
+        let mut invocation = self.invoke_on_entry(&scripts::DELETE_SCRIPT, key);
         invocation
-            .key(self.names.entry(key))
-            .key(self.names.index())
-            .key(self.names.order())
-            .key(self.names.tombstone(key))
-            .arg(key)
             .arg(self.names.channel())
             .arg(self.notice(key))
             .arg(mode)
@@ -279,13 +291,8 @@ impl Tier for RedisTier {
         key: &str,
         threshold: i64,
     ) -> Result<Option<(Failures, bool)>> {
-        let mut invocation = scripts::RECORD_FAILURE_SCRIPT.prepare_invoke();
+        let mut invocation = self.invoke_on_entry(&scripts::RECORD_FAILURE_SCRIPT, key);
         invocation
-            .key(self.names.entry(key))
-            .key(self.names.index())
-            .key(self.names.order())
-            .key(self.names.tombstone(key))
-            .arg(key)
             .arg(threshold.max(0))
             .arg(self.names.channel())
             .arg(self.notice(key))

@@ -49,6 +49,24 @@ fn wait_for_lock(tries: i32) -> bool {
     true
 }
 
+/// Runs `f` again while it fails with `SQLITE_BUSY`, at the pace of [`wait_for_lock`], for up
+/// to [`BUSY_TIMEOUT`]: for the statements that return `SQLITE_BUSY` without calling the busy
+/// handler.
+fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                if !wait_for_lock(tries) {
+                    return Err(e);
+                }
+                tries = tries.saturating_add(1);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Why the writer could not be opened.
 pub(super) enum OpenError {
     Sqlite(rusqlite::Error),
@@ -78,8 +96,12 @@ pub(super) fn open_writer(
     // ~37 to ~30 µs on the development machine while a credentialed row (~500 bytes) still fits
     // several to a leaf (`cargo run --release --example put_profile`).
     conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    // Switching a new database to WAL takes an exclusive lock without calling the busy
+    // handler: a process that opens the store while another is setting it up gets
+    // `database is locked` at once. It is a wait like any other.
+    let mode: String = retry_while_busy(|| {
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+    })?;
     if !mode.eq_ignore_ascii_case("wal") {
         log::warn!(
             "{} stays in journal mode {mode}: WAL is not available there",
