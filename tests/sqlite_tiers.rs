@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod common;
+#[path = "common/upstream_names.rs"]
+mod upstream_names;
 
 use common::KEY;
 use common::tiers::{TierOptions, tier_context};
@@ -20,53 +22,12 @@ use pwcache::tier::sqlite::{Schema, SqliteTier};
 use pwcache::tier::{Tier, TierContext};
 use pwcache::{CacheEntry, EntryInput, ErrorKind, EvictionPolicy, HealthStatus, Timestamp};
 use rusqlite::Connection;
+use upstream_names::{l2_columns, l3_columns};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/proxywhirl-0.3.3"
 );
-
-const L2_COLUMNS: [&str; 13] = [
-    "key",
-    "proxy_url",
-    "username_encrypted",
-    "password_encrypted",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "evicted_from_l1",
-];
-
-const L3_COLUMNS: [&str; 23] = [
-    "key",
-    "proxy_url",
-    "username_encrypted",
-    "password_encrypted",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "created_at",
-    "updated_at",
-    "last_health_check",
-    "consecutive_health_failures",
-    "consecutive_health_successes",
-    "recovery_attempt",
-    "next_check_time",
-    "last_health_error",
-    "total_health_checks",
-    "total_health_check_failures",
-    "evicted_from_l1",
-];
 
 fn ctx_with(
     key: &str,
@@ -287,8 +248,8 @@ fn upstream_fixture_databases_read_as_expected() {
         // Upstream's column list is untouched.
         let columns = column_names(&raw(&path), schema.table());
         match schema {
-            Schema::L2 => assert_eq!(columns, L2_COLUMNS),
-            Schema::L3 => assert_eq!(columns, L3_COLUMNS),
+            Schema::L2 => assert_eq!(columns, l2_columns()),
+            Schema::L3 => assert_eq!(columns, l3_columns()),
         }
         let mut removed = tier.remove_expired(t("2050-01-01T00:00:00Z")).unwrap();
         removed.sort();
@@ -345,11 +306,11 @@ fn pwcache_databases_have_upstreams_columns_for_positional_reads() {
         assert_eq!(row.get::<_, i64>(11).unwrap(), 2);
         match schema {
             Schema::L2 => {
-                assert_eq!(columns, L2_COLUMNS);
+                assert_eq!(columns, l2_columns());
                 assert_eq!(row.get::<_, i64>(12).unwrap(), 1);
             }
             Schema::L3 => {
-                assert_eq!(columns, L3_COLUMNS);
+                assert_eq!(columns, l3_columns());
                 let created: f64 = row.get(12).unwrap();
                 assert!(created > 1.7e9, "created_at is a Unix time: {created}");
                 assert_eq!(
@@ -697,7 +658,7 @@ fn a_legacy_l3_table_gets_the_health_columns_in_upstreams_order() {
         )
         .unwrap();
     let (tier, _) = open(&path, Schema::L3);
-    assert_eq!(column_names(&raw(&path), "cache_entries"), L3_COLUMNS);
+    assert_eq!(column_names(&raw(&path), "cache_entries"), l3_columns());
     let old = tier.get("old").unwrap().unwrap();
     assert_eq!(old.source, "legacy");
     assert_eq!(old.access_count, 4);
