@@ -45,6 +45,40 @@ fn pair(
     two_handles(|dir| config(dir, &server.url(), namespace))
 }
 
+/// Reads through `cache` (giving the shared tier's slot its retries) until the tier is no
+/// longer degraded, for at most 8 s; the time it took.
+fn recovered(cache: &CacheManager) -> Option<Duration> {
+    time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    })
+}
+
+/// `a` deletes `k`: `b` stops serving it within 100 ms. The time it took.
+fn delete_seen_within_100ms(a: &CacheManager, b: &CacheManager) -> Duration {
+    a.delete("k").unwrap();
+    let took = time_until(Duration::from_secs(2), || url_of(b, "k").is_none())
+        .expect("B kept serving a deleted key");
+    assert!(
+        took < Duration::from_millis(100),
+        "delete seen after {took:?}"
+    );
+    took
+}
+
+/// How long a call may take while the server is paused, down or slow: the timeout (200 ms),
+/// which a call may pay about once, plus the local tiers' own time.
+const CALL_LIMIT: Duration = Duration::from_millis(200 + 300);
+
+/// Runs `f`, the call `what`, which must return within [`CALL_LIMIT`]; the time it took.
+fn within_the_limit(what: &str, f: &mut dyn FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    let took = start.elapsed();
+    assert!(took < CALL_LIMIT, "{what} took {took:?}");
+    took
+}
+
 #[test]
 fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_100ms() {
     let Some(server) = RedisServer::start("fleet: sharing and coherence") else {
@@ -76,13 +110,7 @@ fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_10
     );
 
     // A deletes it: B stops serving it within 100 ms.
-    a.delete("k").unwrap();
-    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
-        .expect("B kept serving a deleted key");
-    assert!(
-        took < Duration::from_millis(100),
-        "delete seen after {took:?}"
-    );
+    let took = delete_seen_within_100ms(&a, &b);
     eprintln!("coherence: replacement and delete seen by the other handle within {took:?}");
 }
 
@@ -231,14 +259,6 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
     cache
         .put("before", EntryInput::with_url("http://10.0.0.1:1"))
         .unwrap();
-    let limit = Duration::from_millis(200 + 300);
-    let timed = |what: &str, f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        let took = start.elapsed();
-        assert!(took < limit, "{what} took {took:?}");
-        took
-    };
 
     for fault in ["paused", "killed"] {
         match fault {
@@ -248,18 +268,18 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
         let mut slowest = Duration::ZERO;
         for i in 0..10 {
             let key = format!("{fault}-{i}");
-            slowest = slowest.max(timed("put", &mut || {
+            slowest = slowest.max(within_the_limit("put", &mut || {
                 cache
                     .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
                     .unwrap()
             }));
-            slowest = slowest.max(timed("get", &mut || {
+            slowest = slowest.max(within_the_limit("get", &mut || {
                 assert!(
                     cache.get(&key).unwrap().is_some(),
                     "{key} acknowledged, then lost"
                 )
             }));
-            slowest = slowest.max(timed("health", &mut || {
+            slowest = slowest.max(within_the_limit("health", &mut || {
                 cache.invalidate_by_health(&key).unwrap();
             }));
         }
@@ -270,11 +290,7 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
             _ => server.restart(),
         }
         // The slot retries after its back-off (1 s, then 2 s, ...): recovery within 8 s.
-        let recovered = time_until(Duration::from_secs(8), || {
-            let _ = cache.get("probe");
-            !cache.statistics().shared_degraded
-        });
-        assert!(recovered.is_some(), "{fault}: never recovered");
+        assert!(recovered(&cache).is_some(), "{fault}: never recovered");
         // Nothing acknowledged is lost: what was put while the server was away is served.
         for i in 0..10 {
             assert!(cache.get(&format!("{fault}-{i}")).unwrap().is_some());
@@ -555,13 +571,7 @@ fn rediss_with_a_private_ca_shares_and_stays_coherent_and_an_untrusted_server_is
         served_from_l1(&b, "k", "http://10.0.0.1:8080")
     })
     .expect("B's L1 never kept the entry");
-    a.delete("k").unwrap();
-    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
-        .expect("B kept serving a deleted key");
-    assert!(
-        took < Duration::from_millis(100),
-        "delete seen after {took:?}"
-    );
+    let took = delete_seen_within_100ms(&a, &b);
     // The pool is on the server (the handles knew only its TLS port).
     let mut conn = tls.server.connection();
     let tombstone: bool = redis::cmd("EXISTS")
@@ -618,15 +628,9 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     };
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path(), &server.url(), "slow");
-    // The timeout is 200 ms; a call may pay it about once, plus the local tiers' own time.
-    let limit = Duration::from_millis(200 + 300);
     let slowest = std::cell::Cell::new(Duration::ZERO);
-    let timed = |f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        let took = start.elapsed();
-        assert!(took < limit, "a call took {took:?}");
-        slowest.set(slowest.get().max(took));
+    let timed = |what: &str, f: &mut dyn FnMut()| {
+        slowest.set(slowest.get().max(within_the_limit(what, f)));
     };
 
     // A slow server: DEBUG SLEEP blocks it for 1.5 s while calls go on.
@@ -646,13 +650,15 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     let mut seen_degraded = false;
     for i in 0..10 {
         let key = format!("slow-{i}");
-        timed(&mut || {
+        timed("put", &mut || {
             cache
                 .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
                 .unwrap()
         });
-        timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
-        timed(&mut || {
+        timed("get", &mut || {
+            assert!(cache.get(&key).unwrap().is_some(), "{key} lost")
+        });
+        timed("health", &mut || {
             cache.invalidate_by_health(&key).unwrap();
         });
         seen_degraded |= cache.statistics().shared_degraded;
@@ -660,21 +666,16 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     sleeper.join().unwrap();
     assert!(seen_degraded, "a sleeping server degraded the tier");
     eprintln!("DEBUG SLEEP 1.5: slowest call {:?}", slowest.get());
-    let recovered = time_until(Duration::from_secs(8), || {
-        let _ = cache.get("probe");
-        !cache.statistics().shared_degraded
-    });
-    assert!(recovered.is_some(), "never recovered from the slow server");
+    assert!(
+        recovered(&cache).is_some(),
+        "never recovered from the slow server"
+    );
 
     // Cut connections: CLIENT KILL of every normal connection (the pooled ones) mid-run.
     let mut admin = server.connection();
     for round in 0..3 {
         // Back to normal first, so the pool has connections open to cut.
-        time_until(Duration::from_secs(8), || {
-            let _ = cache.get("probe");
-            !cache.statistics().shared_degraded
-        })
-        .expect("never recovered from the last cut");
+        recovered(&cache).expect("never recovered from the last cut");
         let killed: i64 = redis::cmd("CLIENT")
             .arg("KILL")
             .arg("TYPE")
@@ -684,19 +685,17 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
         assert!(killed >= 1, "round {round}: the pool had a connection open");
         for i in 0..5 {
             let key = format!("cut-{round}-{i}");
-            timed(&mut || {
+            timed("put", &mut || {
                 cache
                     .put(&key, EntryInput::with_url("http://10.0.0.3:3"))
                     .unwrap()
             });
-            timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+            timed("get", &mut || {
+                assert!(cache.get(&key).unwrap().is_some(), "{key} lost")
+            });
         }
     }
-    let recovered = time_until(Duration::from_secs(8), || {
-        let _ = cache.get("probe");
-        !cache.statistics().shared_degraded
-    })
-    .expect("never recovered from the cut connections");
+    let back = recovered(&cache).expect("never recovered from the cut connections");
     // Nothing acknowledged is lost, and what the shared tier missed is back in it once read.
     for key in (0..10)
         .map(|i| format!("slow-{i}"))
@@ -713,7 +712,7 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
         assert!(on_server, "{key} never reached the shared tier");
     }
     eprintln!(
-        "CLIENT KILL x3: slowest call {:?}, recovered after {recovered:?}",
+        "CLIENT KILL x3: slowest call {:?}, recovered after {back:?}",
         slowest.get()
     );
 }
