@@ -54,8 +54,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
+
+from bench_proxies import key, proxywhirl_entry, url
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / "benches" / ".venv-proxywhirl"
@@ -103,33 +105,9 @@ def library_path() -> Path:
 # --------------------------------------------------------------------------- data
 
 
-def url(i: int) -> str:
-    return f"http://10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}:8080"
-
-
-def key(i: int) -> str:
-    return f"key-{i:06d}"
-
-
 def record(i: int) -> dict:
     """A credentialed entry as pwcache takes it (the other fields default)."""
     return {"proxy_url": url(i), "username": f"user{i}", "password": f"secret{i}", "source": "bench"}
-
-
-def pw_entry(i: int, now: datetime):
-    from proxywhirl.cache import CacheEntry
-
-    return CacheEntry(
-        key=key(i),
-        proxy_url=url(i),
-        username=f"user{i}",
-        password=f"secret{i}",
-        source="bench",
-        fetch_time=now,
-        last_accessed=now,
-        ttl_seconds=3600,
-        expires_at=now + timedelta(seconds=3600),
-    )
 
 
 def write_warm_file(path: Path, lines: int, offset: int) -> None:
@@ -183,7 +161,7 @@ class ProxywhirlSide:
 
     def inputs(self, ids) -> list:
         now = datetime.now(timezone.utc)
-        return [(key(i), pw_entry(i, now)) for i in ids]
+        return [(key(i), proxywhirl_entry(i, now)) for i in ids]
 
     def put_all(self, items) -> None:
         put = self.cache.put

@@ -48,8 +48,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
+
+from bench_proxies import proxywhirl_entry, url
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / "benches" / ".venv-dropin"
@@ -76,28 +78,9 @@ def ensure_venv(build: bool) -> None:
     os.execve(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]], env)
 
 
-def url(i: int) -> str:
-    return f"http://10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}:8080"
-
-
 def entries(ids, now: datetime) -> list:
     """proxywhirl `CacheEntry` objects with credentials, built once, outside the timings."""
-    from proxywhirl.cache.models import CacheEntry
-
-    return [
-        CacheEntry(
-            key=f"key-{i:06d}",
-            proxy_url=url(i),
-            username=f"user{i}",
-            password=f"secret{i}",
-            source="bench",
-            fetch_time=now,
-            last_accessed=now,
-            ttl_seconds=3600,
-            expires_at=now + timedelta(seconds=3600),
-        )
-        for i in ids
-    ]
+    return [proxywhirl_entry(i, now) for i in ids]
 
 
 def config(root: Path, fernet_key: str, l2: bool = True):

@@ -29,9 +29,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use common::*;
-use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind};
+use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind, ManualClock};
 
 /// Past the longest back-off a slot schedules after a few failures.
 const PAST_BACKOFF_SECS: i64 = 120;
@@ -210,6 +211,35 @@ fn big_source(i: usize) -> String {
     format!("full-{i}-{}", "x".repeat(6000))
 }
 
+/// A handle reopened on `config` once the fault is gone; its L2 must be usable.
+fn reopen_usable(config: &CacheConfig, clock: &Arc<ManualClock>, what: &str) -> CacheManager {
+    let cache = open(config.clone(), clock);
+    assert!(
+        !l2_degraded(&cache),
+        "{what}: L2 is usable after the reopen"
+    );
+    cache
+}
+
+/// L2 alone, after the recovery and the reopen: no stale entry, and the put made under `after`
+/// once the tier recovered (URL `after_url`) reached it.
+fn check_l2_alone_after_recovery(
+    model: &Model,
+    config: &CacheConfig,
+    clock: &Arc<ManualClock>,
+    what: &str,
+    after_url: String,
+) {
+    let l2 = open(one_lower_tier(config, true), clock);
+    model.check_no_stale_in(&l2, what);
+    let after = l2.get("after").unwrap().map(|e| e.proxy_url);
+    assert_eq!(
+        after,
+        Some(after_url),
+        "{what}: a put after the recovery reached L2"
+    );
+}
+
 #[test]
 fn a_full_disk_under_l2_loses_nothing_acknowledged() {
     const KEYS: usize = 40;
@@ -270,22 +300,10 @@ fn a_full_disk_under_l2_loses_nothing_acknowledged() {
         );
         drop(cache);
 
-        let cache = open(config.clone(), &clock);
-        assert!(
-            !l2_degraded(&cache),
-            "{what}: L2 is usable after the reopen"
-        );
+        let cache = reopen_usable(&config, &clock, &what);
         model.check(&cache, &format!("{what}, after the reopen"));
         drop(cache);
-        let l2 = open(one_lower_tier(&config, true), &clock);
-        model.check_no_stale_in(&l2, &what);
-        let after = l2.get("after").unwrap().map(|e| e.proxy_url);
-        assert_eq!(
-            after,
-            Some(url(501)),
-            "{what}: a put after the recovery reached L2"
-        );
-        drop(l2);
+        check_l2_alone_after_recovery(&model, &config, &clock, &what, url(501));
         eprintln!(
             "{what}: filled with {filled} bytes; {} updates and {} deletes while full, all \
              read back after the reopen",
@@ -540,11 +558,7 @@ fn read_only_scenario(dir: &Path) {
         assert!(!l2_degraded(&cache), "{what}: L2 recovered once writable");
         drop(cache);
 
-        let cache = open(config.clone(), &clock);
-        assert!(
-            !l2_degraded(&cache),
-            "{what}: L2 is usable after the reopen"
-        );
+        let cache = reopen_usable(&config, &clock, &what);
         let a = cache.get("a").unwrap().map(|e| e.proxy_url);
         assert_eq!(a, Some(url(11)), "{what}: get a after the reopen is v2");
         assert!(
@@ -553,14 +567,7 @@ fn read_only_scenario(dir: &Path) {
         );
         model.check(&cache, &format!("{what}, after the reopen"));
         drop(cache);
-        let l2 = open(one_lower_tier(&config, true), &clock);
-        model.check_no_stale_in(&l2, &what);
-        let after = l2.get("after").unwrap().map(|e| e.proxy_url);
-        assert_eq!(
-            after,
-            Some(url(4)),
-            "{what}: a put after the recovery reached L2"
-        );
+        check_l2_alone_after_recovery(&model, &config, &clock, &what, url(4));
         eprintln!("{what}: 7 puts and 2 deletes while read-only, all read back after the reopen");
     }
 }

@@ -20,43 +20,63 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind, SharedConfig};
-use redis_server::{RedisServer, TlsRedisServer};
+use pwcache::{CacheConfig, CacheManager, EntryInput, ErrorKind};
+use redis_server::{
+    RedisServer, TlsRedisServer, on_pool, open_coherent, served_from_l1, two_handles,
+};
 
 const CHILD_ROLE: &str = "PWCACHE_FLEET_CHILD";
 
 /// A handle with its own local tiers under `dir` and the shared tier on `url`/`namespace`.
 fn config(dir: &Path, url: &str, namespace: &str) -> CacheConfig {
-    CacheConfig {
-        shared: SharedConfig {
-            enabled: true,
-            url: url.to_string(),
-            namespace: namespace.to_string(),
-            timeout_ms: 200,
-            ..SharedConfig::default()
-        },
-        failure_threshold: 3,
-        ..common::config_in(dir)
-    }
+    on_pool(common::config_in(dir), url, namespace, 200)
 }
 
+/// A coherent handle (see [`open_coherent`]) on [`config`].
 fn open(dir: &Path, url: &str, namespace: &str) -> CacheManager {
-    let cache = CacheManager::open(config(dir, url, namespace)).unwrap();
-    wait_listening(&cache);
-    cache
+    open_coherent(config(dir, url, namespace))
 }
 
-/// Waits until the handle's notice listener is subscribed: until then it reads past L1, which
-/// a test of L1 coherence must not take for coherence.
-fn wait_listening(cache: &CacheManager) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cache.is_coherent() {
-        assert!(
-            Instant::now() < deadline,
-            "the notice listener never subscribed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// Two coherent handles on `namespace` of `server`, with local directories of their own.
+fn pair(
+    server: &RedisServer,
+    namespace: &str,
+) -> ([tempfile::TempDir; 2], CacheManager, CacheManager) {
+    two_handles(|dir| config(dir, &server.url(), namespace))
+}
+
+/// Reads through `cache` (giving the shared tier's slot its retries) until the tier is no
+/// longer degraded, for at most 8 s; the time it took.
+fn recovered(cache: &CacheManager) -> Option<Duration> {
+    time_until(Duration::from_secs(8), || {
+        let _ = cache.get("probe");
+        !cache.statistics().shared_degraded
+    })
+}
+
+/// `a` deletes `k`: `b` stops serving it within 100 ms. The time it took.
+fn delete_seen_within_100ms(a: &CacheManager, b: &CacheManager) -> Duration {
+    a.delete("k").unwrap();
+    let took = time_until(Duration::from_secs(2), || url_of(b, "k").is_none())
+        .expect("B kept serving a deleted key");
+    assert!(
+        took < Duration::from_millis(100),
+        "delete seen after {took:?}"
+    );
+    took
+}
+
+/// How long a call may take while the server is paused, down or slow: the timeout (200 ms),
+/// which a call may pay about once, plus the local tiers' own time.
+const CALL_LIMIT: Duration = Duration::from_millis(200 + 300);
+
+/// Runs `f`, the call `what`, which must return within [`CALL_LIMIT`]; the time it took.
+fn within_the_limit(what: &str, f: &mut dyn FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    let took = start.elapsed();
+    assert!(took < CALL_LIMIT, "{what} took {took:?}");
+    took
 }
 
 #[test]
@@ -64,9 +84,7 @@ fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_10
     let Some(server) = RedisServer::start("fleet: sharing and coherence") else {
         return;
     };
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open(da.path(), &server.url(), "share");
-    let b = open(db.path(), &server.url(), "share");
+    let (_dirs, a, b) = pair(&server, "share");
     a.put("k", EntryInput::with_url("http://10.0.0.1:8080"))
         .unwrap();
     // B has nothing locally: the entry comes from the shared tier, then from B's L1.
@@ -75,9 +93,7 @@ fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_10
     // Then from B's L1 (a copy read while a notice about the key was still on its way is
     // not kept: the next read keeps it).
     time_until(Duration::from_secs(2), || {
-        let before = b.statistics().l1_stats.hits;
-        assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:8080"));
-        b.statistics().l1_stats.hits > before
+        served_from_l1(&b, "k", "http://10.0.0.1:8080")
     })
     .expect("B's L1 never kept the shared entry");
 
@@ -94,13 +110,7 @@ fn two_handles_with_their_own_directories_share_entries_and_l1_follows_within_10
     );
 
     // A deletes it: B stops serving it within 100 ms.
-    a.delete("k").unwrap();
-    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
-        .expect("B kept serving a deleted key");
-    assert!(
-        took < Duration::from_millis(100),
-        "delete seen after {took:?}"
-    );
+    let took = delete_seen_within_100ms(&a, &b);
     eprintln!("coherence: replacement and delete seen by the other handle within {took:?}");
 }
 
@@ -109,9 +119,7 @@ fn a_key_the_fleet_deleted_is_not_brought_back_from_another_hosts_disk() {
     let Some(server) = RedisServer::start("fleet: no resurrection") else {
         return;
     };
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open(da.path(), &server.url(), "tomb");
-    let b = open(db.path(), &server.url(), "tomb");
+    let (_dirs, a, b) = pair(&server, "tomb");
     // B stores it: B's own disk tiers hold it.
     b.put("k", EntryInput::with_url("http://10.0.0.3:8080"))
         .unwrap();
@@ -251,14 +259,6 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
     cache
         .put("before", EntryInput::with_url("http://10.0.0.1:1"))
         .unwrap();
-    let limit = Duration::from_millis(200 + 300);
-    let timed = |what: &str, f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        let took = start.elapsed();
-        assert!(took < limit, "{what} took {took:?}");
-        took
-    };
 
     for fault in ["paused", "killed"] {
         match fault {
@@ -268,18 +268,18 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
         let mut slowest = Duration::ZERO;
         for i in 0..10 {
             let key = format!("{fault}-{i}");
-            slowest = slowest.max(timed("put", &mut || {
+            slowest = slowest.max(within_the_limit("put", &mut || {
                 cache
                     .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
                     .unwrap()
             }));
-            slowest = slowest.max(timed("get", &mut || {
+            slowest = slowest.max(within_the_limit("get", &mut || {
                 assert!(
                     cache.get(&key).unwrap().is_some(),
                     "{key} acknowledged, then lost"
                 )
             }));
-            slowest = slowest.max(timed("health", &mut || {
+            slowest = slowest.max(within_the_limit("health", &mut || {
                 cache.invalidate_by_health(&key).unwrap();
             }));
         }
@@ -290,11 +290,7 @@ fn calls_answer_within_the_timeout_while_the_server_is_paused_or_down_and_it_rec
             _ => server.restart(),
         }
         // The slot retries after its back-off (1 s, then 2 s, ...): recovery within 8 s.
-        let recovered = time_until(Duration::from_secs(8), || {
-            let _ = cache.get("probe");
-            !cache.statistics().shared_degraded
-        });
-        assert!(recovered.is_some(), "{fault}: never recovered");
+        assert!(recovered(&cache).is_some(), "{fault}: never recovered");
         // Nothing acknowledged is lost: what was put while the server was away is served.
         for i in 0..10 {
             assert!(cache.get(&format!("{fault}-{i}")).unwrap().is_some());
@@ -330,15 +326,10 @@ fn fleet_child_entry() {
         .unwrap()
         .parse()
         .unwrap();
-    let cache = CacheManager::open(cfg).unwrap();
-    wait_listening(&cache);
+    let cache = open_coherent(cfg);
     // Everyone starts together.
     let go = dir.parent().unwrap().join("go");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !go.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    time_until(Duration::from_secs(20), || go.exists()).expect("the go signal never came");
     let (mut counted, mut evicted, mut absent) = (0, 0, 0);
     for _ in 0..reports {
         match cache.invalidate_by_health("k") {
@@ -351,11 +342,7 @@ fn fleet_child_entry() {
     // Then, once every process has reported, each reads the key.
     std::fs::write(dir.join("done"), b"").unwrap();
     let end = dir.parent().unwrap().join("end");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !end.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    time_until(Duration::from_secs(20), || end.exists()).expect("the end signal never came");
     let seen = cache.get("k").unwrap().map(|e| e.failure_count);
     println!("RESULT {counted} {evicted} {absent} {seen:?}");
 }
@@ -402,11 +389,10 @@ fn eight_processes_reporting_failures_evict_exactly_once_at_exactly_the_threshol
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(top.path().join("go"), b"").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(0..PROCESSES).all(|i| top.path().join(format!("p{i}")).join("done").exists()) {
-        assert!(Instant::now() < deadline, "the children did not finish");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    time_until(Duration::from_secs(30), || {
+        (0..PROCESSES).all(|i| top.path().join(format!("p{i}")).join("done").exists())
+    })
+    .expect("the children did not finish");
     std::fs::write(top.path().join("end"), b"").unwrap();
     let (mut counted, mut evicted, mut absent) = (0, 0, 0);
     for child in children {
@@ -439,15 +425,11 @@ fn a_cut_notice_connection_is_resynced_and_the_other_l1_never_keeps_a_stale_valu
     let Some(server) = RedisServer::start("fleet: notice connection cut") else {
         return;
     };
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open(da.path(), &server.url(), "cut");
-    let b = open(db.path(), &server.url(), "cut");
+    let (_dirs, a, b) = pair(&server, "cut");
     a.put("k", EntryInput::with_url("http://10.0.0.1:1"))
         .unwrap();
     time_until(Duration::from_secs(2), || {
-        let before = b.statistics().l1_stats.hits;
-        assert_eq!(url_of(&b, "k").as_deref(), Some("http://10.0.0.1:1"));
-        b.statistics().l1_stats.hits > before
+        served_from_l1(&b, "k", "http://10.0.0.1:1")
     })
     .expect("B holds it in L1");
     let mut conn = server.connection();
@@ -537,25 +519,16 @@ fn every_handle_reads_the_fleet_wide_failure_count() {
     let Some(server) = RedisServer::start("fleet: one failure count") else {
         return;
     };
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut ca = config(da.path(), &server.url(), "count");
-    ca.failure_threshold = 10;
-    let mut cb = config(db.path(), &server.url(), "count");
-    cb.failure_threshold = 10;
-    let (a, b) = (
-        CacheManager::open(ca).unwrap(),
-        CacheManager::open(cb).unwrap(),
-    );
-    wait_listening(&a);
-    wait_listening(&b);
+    let (_dirs, a, b) = two_handles(|dir| CacheConfig {
+        failure_threshold: 10,
+        ..config(dir, &server.url(), "count")
+    });
     a.put("k", EntryInput::with_url("http://10.0.0.1:1"))
         .unwrap();
     // Both hold it in L1 first.
     for cache in [&a, &b] {
         time_until(Duration::from_secs(2), || {
-            let before = cache.statistics().l1_stats.hits;
-            cache.get("k").unwrap().unwrap();
-            cache.statistics().l1_stats.hits > before
+            served_from_l1(cache, "k", "http://10.0.0.1:1")
         })
         .expect("in L1");
     }
@@ -581,11 +554,7 @@ fn rediss_with_a_private_ca_shares_and_stays_coherent_and_an_untrusted_server_is
         c.shared.tls_ca_file = ca_file.map(|p| p.to_string_lossy().into_owned());
         c
     };
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = CacheManager::open(tls_config(da.path(), Some(&tls.ca_file))).unwrap();
-    let b = CacheManager::open(tls_config(db.path(), Some(&tls.ca_file))).unwrap();
-    wait_listening(&a);
-    wait_listening(&b);
+    let (_dirs, a, b) = two_handles(|dir| tls_config(dir, Some(&tls.ca_file)));
     assert!(
         !a.statistics().shared_degraded,
         "{}",
@@ -599,18 +568,10 @@ fn rediss_with_a_private_ca_shares_and_stays_coherent_and_an_untrusted_server_is
         "served by the shared tier"
     );
     time_until(Duration::from_secs(2), || {
-        let before = b.statistics().l1_stats.hits;
-        url_of(&b, "k");
-        b.statistics().l1_stats.hits > before
+        served_from_l1(&b, "k", "http://10.0.0.1:8080")
     })
     .expect("B's L1 never kept the entry");
-    a.delete("k").unwrap();
-    let took = time_until(Duration::from_secs(2), || url_of(&b, "k").is_none())
-        .expect("B kept serving a deleted key");
-    assert!(
-        took < Duration::from_millis(100),
-        "delete seen after {took:?}"
-    );
+    let took = delete_seen_within_100ms(&a, &b);
     // The pool is on the server (the handles knew only its TLS port).
     let mut conn = tls.server.connection();
     let tombstone: bool = redis::cmd("EXISTS")
@@ -667,15 +628,9 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     };
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path(), &server.url(), "slow");
-    // The timeout is 200 ms; a call may pay it about once, plus the local tiers' own time.
-    let limit = Duration::from_millis(200 + 300);
     let slowest = std::cell::Cell::new(Duration::ZERO);
-    let timed = |f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        let took = start.elapsed();
-        assert!(took < limit, "a call took {took:?}");
-        slowest.set(slowest.get().max(took));
+    let timed = |what: &str, f: &mut dyn FnMut()| {
+        slowest.set(slowest.get().max(within_the_limit(what, f)));
     };
 
     // A slow server: DEBUG SLEEP blocks it for 1.5 s while calls go on.
@@ -695,13 +650,15 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     let mut seen_degraded = false;
     for i in 0..10 {
         let key = format!("slow-{i}");
-        timed(&mut || {
+        timed("put", &mut || {
             cache
                 .put(&key, EntryInput::with_url("http://10.0.0.2:2"))
                 .unwrap()
         });
-        timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
-        timed(&mut || {
+        timed("get", &mut || {
+            assert!(cache.get(&key).unwrap().is_some(), "{key} lost")
+        });
+        timed("health", &mut || {
             cache.invalidate_by_health(&key).unwrap();
         });
         seen_degraded |= cache.statistics().shared_degraded;
@@ -709,21 +666,16 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
     sleeper.join().unwrap();
     assert!(seen_degraded, "a sleeping server degraded the tier");
     eprintln!("DEBUG SLEEP 1.5: slowest call {:?}", slowest.get());
-    let recovered = time_until(Duration::from_secs(8), || {
-        let _ = cache.get("probe");
-        !cache.statistics().shared_degraded
-    });
-    assert!(recovered.is_some(), "never recovered from the slow server");
+    assert!(
+        recovered(&cache).is_some(),
+        "never recovered from the slow server"
+    );
 
     // Cut connections: CLIENT KILL of every normal connection (the pooled ones) mid-run.
     let mut admin = server.connection();
     for round in 0..3 {
         // Back to normal first, so the pool has connections open to cut.
-        time_until(Duration::from_secs(8), || {
-            let _ = cache.get("probe");
-            !cache.statistics().shared_degraded
-        })
-        .expect("never recovered from the last cut");
+        recovered(&cache).expect("never recovered from the last cut");
         let killed: i64 = redis::cmd("CLIENT")
             .arg("KILL")
             .arg("TYPE")
@@ -733,19 +685,17 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
         assert!(killed >= 1, "round {round}: the pool had a connection open");
         for i in 0..5 {
             let key = format!("cut-{round}-{i}");
-            timed(&mut || {
+            timed("put", &mut || {
                 cache
                     .put(&key, EntryInput::with_url("http://10.0.0.3:3"))
                     .unwrap()
             });
-            timed(&mut || assert!(cache.get(&key).unwrap().is_some(), "{key} lost"));
+            timed("get", &mut || {
+                assert!(cache.get(&key).unwrap().is_some(), "{key} lost")
+            });
         }
     }
-    let recovered = time_until(Duration::from_secs(8), || {
-        let _ = cache.get("probe");
-        !cache.statistics().shared_degraded
-    })
-    .expect("never recovered from the cut connections");
+    let back = recovered(&cache).expect("never recovered from the cut connections");
     // Nothing acknowledged is lost, and what the shared tier missed is back in it once read.
     for key in (0..10)
         .map(|i| format!("slow-{i}"))
@@ -762,7 +712,7 @@ fn a_slow_server_and_cut_connections_get_answers_within_the_timeout_and_lose_not
         assert!(on_server, "{key} never reached the shared tier");
     }
     eprintln!(
-        "CLIENT KILL x3: slowest call {:?}, recovered after {recovered:?}",
+        "CLIENT KILL x3: slowest call {:?}, recovered after {back:?}",
         slowest.get()
     );
 }

@@ -16,34 +16,18 @@ use common::{time_until, url_of};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pwcache::{CacheConfig, CacheManager, EntryInput, SharedConfig};
-use redis_server::RedisCluster;
+use pwcache::{CacheConfig, CacheManager, EntryInput};
+use redis_server::{RedisCluster, on_pool, open_coherent, served_from_l1};
 
 fn config(dir: &Path, seed: &str, namespace: &str) -> CacheConfig {
-    CacheConfig {
-        shared: SharedConfig {
-            enabled: true,
-            url: seed.to_string(),
-            cluster: true,
-            namespace: namespace.to_string(),
-            timeout_ms: 500,
-            ..SharedConfig::default()
-        },
-        failure_threshold: 3,
-        ..common::config_in(dir)
-    }
+    let mut config = on_pool(common::config_in(dir), seed, namespace, 500);
+    config.shared.cluster = true;
+    config
 }
 
+/// A coherent handle on [`config`], its shared tier up.
 fn open(dir: &Path, seed: &str, namespace: &str) -> CacheManager {
-    let cache = CacheManager::open(config(dir, seed, namespace)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cache.is_coherent() {
-        assert!(
-            Instant::now() < deadline,
-            "the notice listener never subscribed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let cache = open_coherent(config(dir, seed, namespace));
     assert!(
         !cache.statistics().shared_degraded,
         "{}",
@@ -101,9 +85,7 @@ fn two_pools_on_different_masters_share_stay_coherent_and_evict_by_health() {
 
         // B holds it in L1, then A replaces and deletes it: B follows within 100 ms.
         time_until(Duration::from_secs(2), || {
-            let before = b.statistics().l1_stats.hits;
-            url_of(&b, "k");
-            b.statistics().l1_stats.hits > before
+            served_from_l1(&b, "k", "http://10.0.0.1:8080")
         })
         .expect("B's L1 never kept the entry");
         a.put("k", EntryInput::with_url("http://10.0.0.2:8080"))

@@ -13,6 +13,8 @@
 //! property per input.
 
 mod input_checks;
+#[path = "common/upstream_names.rs"]
+mod upstream_names;
 
 use input_checks::config::check_config_json;
 use input_checks::entry::{EntryBench, check_entry_json, check_entry_list_json};
@@ -21,6 +23,8 @@ use input_checks::shard::{MAX_RECORDS, ShardBench};
 use input_checks::sqlite_row::{Cell, SqlRow, SqliteBench, default_cell};
 use input_checks::warm::{WarmBench, WarmFormat};
 use input_checks::{KEY, now};
+
+use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -183,24 +187,23 @@ fn any_of<T: Clone + std::fmt::Debug + 'static>(values: &'static [T]) -> BoxedSt
 
 /// Configurations with every field of the right type (most valid, some out of bounds).
 fn config_object() -> impl Strategy<Value = Value> {
+    let max_entries =
+        || prop_oneof![Just(Value::Null), (-2i64..100_000).prop_map(Value::from)].boxed();
+    let policy = || {
+        any_of(&["lru", "lfu", "fifo", "random"])
+            .prop_map(Value::from)
+            .boxed()
+    };
+    let boolean = || any::<bool>().prop_map(Value::from).boxed();
     let tier = || {
         object(vec![
-            ("enabled", any::<bool>().prop_map(Value::from).boxed()),
-            (
-                "max_entries",
-                prop_oneof![Just(Value::Null), (-2i64..100_000).prop_map(Value::from)].boxed(),
-            ),
-            (
-                "eviction_policy",
-                any_of(&["lru", "lfu", "fifo", "random"])
-                    .prop_map(Value::from)
-                    .boxed(),
-            ),
+            ("enabled", boolean()),
+            ("max_entries", max_entries()),
+            ("eviction_policy", policy()),
         ])
         .boxed()
     };
     let int = |lo: i64, hi: i64| (lo..hi).prop_map(Value::from).boxed();
-    let boolean = || any::<bool>().prop_map(Value::from).boxed();
     let shared = object(vec![
         ("enabled", boolean()),
         (
@@ -225,16 +228,8 @@ fn config_object() -> impl Strategy<Value = Value> {
                 .boxed(),
         ),
         ("timeout_ms", int(-1, 70_000)),
-        (
-            "max_entries",
-            prop_oneof![Just(Value::Null), (-2i64..100_000).prop_map(Value::from)].boxed(),
-        ),
-        (
-            "eviction_policy",
-            any_of(&["lru", "lfu", "fifo", "random"])
-                .prop_map(Value::from)
-                .boxed(),
-        ),
+        ("max_entries", max_entries()),
+        ("eviction_policy", policy()),
     ]);
     object(vec![
         ("l1_config", tier()),
@@ -290,29 +285,8 @@ fn any_configuration_text_parses_or_is_invalid_json_and_valid_ones_round_trip() 
 
 // ---- entries -----------------------------------------------------------------------------------
 
-const ENTRY_NAMES: &[&str] = &[
-    "key",
-    "proxy_url",
-    "username",
-    "password",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "evicted_from_l1",
-    "last_health_check",
-    "consecutive_health_failures",
-    "consecutive_health_successes",
-    "recovery_attempt",
-    "next_check_time",
-    "last_health_error",
-    "total_health_checks",
-    "total_health_check_failures",
-];
+/// An entry's JSON fields (upstream's, in its order).
+static ENTRY_NAMES: LazyLock<Vec<&str>> = LazyLock::new(upstream_names::entry_fields);
 
 /// Entry objects: every field with a value of its type or of another.
 fn entry_object() -> impl Strategy<Value = Value> {
@@ -327,7 +301,7 @@ fn entry_object() -> impl Strategy<Value = Value> {
             }
             _ => word().prop_map(Value::from).boxed(),
         };
-        let value = prop_oneof![6 => typed, 1 => json_value(ENTRY_NAMES)].boxed();
+        let value = prop_oneof![6 => typed, 1 => json_value(ENTRY_NAMES.as_slice())].boxed();
         (name, value)
     };
     object(ENTRY_NAMES.iter().map(|n| field(n)).collect())
@@ -340,7 +314,7 @@ fn any_entry_text_parses_or_is_invalid_json_and_put_then_get_returns_it() {
         1500,
         prop_oneof![
             4 => text_of(entry_object()),
-            1 => text_of(json_value(ENTRY_NAMES)),
+            1 => text_of(json_value(ENTRY_NAMES.as_slice())),
             1 => ".{0,40}",
         ],
         |text| {
@@ -356,7 +330,7 @@ fn any_entry_list_text_parses_or_is_invalid_json() {
         500,
         prop_oneof![
             3 => text_of(prop::collection::vec(entry_object(), 0..4).prop_map(Value::Array)),
-            1 => text_of(json_value(ENTRY_NAMES)),
+            1 => text_of(json_value(ENTRY_NAMES.as_slice())),
         ],
         |text| check_entry_list_json(&text),
     );
@@ -527,56 +501,50 @@ fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..200)
 }
 
+/// Files made by `files` four times in five, any bytes the fifth.
+fn mostly(files: impl Strategy<Value = Vec<u8>> + 'static) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![4 => files, 1 => any_bytes()]
+}
+
+/// 300 warm files of `format`, four in five made by `files`, the others any bytes: each loads
+/// what it says.
+fn check_warm_files(format: WarmFormat, files: impl Strategy<Value = Vec<u8>> + 'static) {
+    let bench = WarmBench::default();
+    run(300, mostly(files), |bytes| bench.check(format, &bytes));
+}
+
 #[test]
 fn a_jsonl_warm_file_of_any_bytes_loads_what_its_lines_say() {
-    let bench = WarmBench::default();
-    run(
-        300,
-        prop_oneof![4 => jsonl_bytes(), 1 => any_bytes()],
-        |bytes| bench.check(WarmFormat::Jsonl, &bytes),
-    );
+    check_warm_files(WarmFormat::Jsonl, jsonl_bytes());
 }
 
 #[test]
 fn a_csv_warm_file_of_any_bytes_loads_what_its_rows_say() {
-    let bench = WarmBench::default();
-    run(
-        300,
-        prop_oneof![4 => csv_bytes(), 1 => any_bytes()],
-        |bytes| bench.check(WarmFormat::Csv, &bytes),
-    );
+    check_warm_files(WarmFormat::Csv, csv_bytes());
 }
 
 #[test]
 fn a_json_warm_file_of_any_bytes_loads_what_its_items_say() {
-    let bench = WarmBench::default();
-    run(
-        300,
-        prop_oneof![4 => json_bytes(), 1 => any_bytes()],
-        |bytes| bench.check(WarmFormat::Json, &bytes),
-    );
+    check_warm_files(WarmFormat::Json, json_bytes());
 }
 
 // ---- JSONL shards ------------------------------------------------------------------------------
 
-const RECORD_NAMES: &[&str] = &[
-    "op",
-    "key",
-    "proxy_url",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "evicted_from_l1",
-    "username_encrypted",
-    "password_encrypted",
-    "username",
-    "password",
-];
+/// A shard record's fields: upstream's, an `op`, and credentials encrypted or in clear.
+static RECORD_NAMES: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    [
+        &["op", "key", "proxy_url"][..],
+        &upstream_names::PLAIN_FIELDS,
+        &[
+            "evicted_from_l1",
+            "username_encrypted",
+            "password_encrypted",
+            "username",
+            "password",
+        ],
+    ]
+    .concat()
+});
 
 /// Keys that collide often, most in shard 0 (the file the checks write).
 fn shard_key() -> impl Strategy<Value = String> {
@@ -634,7 +602,7 @@ fn full_record() -> impl Strategy<Value = Value> {
 fn shard_line() -> impl Strategy<Value = Vec<u8>> {
     let partial = (
         full_record(),
-        prop::collection::vec(prop::sample::select(RECORD_NAMES), 0..4),
+        prop::collection::vec(prop::sample::select(RECORD_NAMES.as_slice()), 0..4),
     )
         .prop_map(|(mut record, missing)| {
             for name in missing {
@@ -646,8 +614,8 @@ fn shard_line() -> impl Strategy<Value = Vec<u8>> {
         });
     let changed = (
         full_record(),
-        prop::sample::select(RECORD_NAMES),
-        json_value(RECORD_NAMES),
+        prop::sample::select(RECORD_NAMES.as_slice()),
+        json_value(RECORD_NAMES.as_slice()),
     )
         .prop_map(|(mut record, name, value)| {
             record[name] = value;
@@ -665,7 +633,7 @@ fn shard_line() -> impl Strategy<Value = Vec<u8>> {
             line.extend_from_slice(b",\"note\":\"\xad\"}");
             line
         }),
-        1 => json_value(RECORD_NAMES).prop_map(|v| v.to_string().into_bytes()),
+        1 => json_value(RECORD_NAMES.as_slice()).prop_map(|v| v.to_string().into_bytes()),
         1 => prop::collection::vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..16),
     ]
 }
@@ -689,21 +657,15 @@ fn shard_bytes() -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn a_shard_of_any_bytes_opens_and_reads_only_what_its_lines_hold() {
     let bench = ShardBench::default();
-    run(
-        300,
-        prop_oneof![4 => shard_bytes(), 1 => any_bytes()],
-        |bytes| bench.check_ours(&bytes),
-    );
+    run(300, mostly(shard_bytes()), |bytes| bench.check_ours(&bytes));
 }
 
 #[test]
 fn an_upstream_shard_of_any_bytes_imports_only_what_its_lines_hold() {
     let bench = ShardBench::default();
-    run(
-        200,
-        prop_oneof![4 => shard_bytes(), 1 => any_bytes()],
-        |bytes| bench.check_upstream(&bytes),
-    );
+    run(200, mostly(shard_bytes()), |bytes| {
+        bench.check_upstream(&bytes)
+    });
 }
 
 #[test]

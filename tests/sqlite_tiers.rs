@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod common;
+#[path = "common/upstream_names.rs"]
+mod upstream_names;
 
 use common::KEY;
 use common::tiers::{TierOptions, tier_context};
@@ -20,53 +22,12 @@ use pwcache::tier::sqlite::{Schema, SqliteTier};
 use pwcache::tier::{Tier, TierContext};
 use pwcache::{CacheEntry, EntryInput, ErrorKind, EvictionPolicy, HealthStatus, Timestamp};
 use rusqlite::Connection;
+use upstream_names::{l2_columns, l3_columns};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/proxywhirl-0.3.3"
 );
-
-const L2_COLUMNS: [&str; 13] = [
-    "key",
-    "proxy_url",
-    "username_encrypted",
-    "password_encrypted",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "evicted_from_l1",
-];
-
-const L3_COLUMNS: [&str; 23] = [
-    "key",
-    "proxy_url",
-    "username_encrypted",
-    "password_encrypted",
-    "source",
-    "fetch_time",
-    "last_accessed",
-    "access_count",
-    "ttl_seconds",
-    "expires_at",
-    "health_status",
-    "failure_count",
-    "created_at",
-    "updated_at",
-    "last_health_check",
-    "consecutive_health_failures",
-    "consecutive_health_successes",
-    "recovery_attempt",
-    "next_check_time",
-    "last_health_error",
-    "total_health_checks",
-    "total_health_check_failures",
-    "evicted_from_l1",
-];
 
 fn ctx_with(
     key: &str,
@@ -97,12 +58,30 @@ fn open_bounded(
     (SqliteTier::open(path, schema, ctx).unwrap(), counters)
 }
 
+/// A new tier of `schema` in a directory of its own (dropped last), holding at most `max`
+/// entries, evicting by `policy`.
+fn fresh_bounded(
+    schema: Schema,
+    name: &str,
+    max: Option<u64>,
+    policy: EvictionPolicy,
+) -> (tempfile::TempDir, SqliteTier, Arc<TierCounters>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tier, counters) = open_bounded(&dir.path().join(name), schema, max, policy);
+    (dir, tier, counters)
+}
+
 fn t(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
 }
 
 fn t0() -> Timestamp {
     t("2026-11-24T01:00:00.123456Z")
+}
+
+/// `s` seconds after [`t0`].
+fn at(s: i64) -> Timestamp {
+    t0().plus_seconds(s)
 }
 
 fn entry(key: &str, last_accessed: Timestamp, access_count: i64) -> CacheEntry {
@@ -269,8 +248,8 @@ fn upstream_fixture_databases_read_as_expected() {
         // Upstream's column list is untouched.
         let columns = column_names(&raw(&path), schema.table());
         match schema {
-            Schema::L2 => assert_eq!(columns, L2_COLUMNS),
-            Schema::L3 => assert_eq!(columns, L3_COLUMNS),
+            Schema::L2 => assert_eq!(columns, l2_columns()),
+            Schema::L3 => assert_eq!(columns, l3_columns()),
         }
         let mut removed = tier.remove_expired(t("2050-01-01T00:00:00Z")).unwrap();
         removed.sort();
@@ -327,11 +306,11 @@ fn pwcache_databases_have_upstreams_columns_for_positional_reads() {
         assert_eq!(row.get::<_, i64>(11).unwrap(), 2);
         match schema {
             Schema::L2 => {
-                assert_eq!(columns, L2_COLUMNS);
+                assert_eq!(columns, l2_columns());
                 assert_eq!(row.get::<_, i64>(12).unwrap(), 1);
             }
             Schema::L3 => {
-                assert_eq!(columns, L3_COLUMNS);
+                assert_eq!(columns, l3_columns());
                 let created: f64 = row.get(12).unwrap();
                 assert!(created > 1.7e9, "created_at is a Unix time: {created}");
                 assert_eq!(
@@ -458,17 +437,19 @@ fn keys(tier: &SqliteTier) -> Vec<String> {
     keys
 }
 
+/// Puts, one at a time, an entry for each `(key, last accessed at(s), access count)`.
+fn put_each(tier: &SqliteTier, puts: &[(&str, i64, i64)]) {
+    for &(key, s, access_count) in puts {
+        tier.put(&entry(key, at(s), access_count)).unwrap();
+    }
+}
+
 #[test]
 fn lru_evicts_the_least_recently_used() {
     for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, counters) =
-            open_bounded(&dir.path().join(name), schema, Some(3), EvictionPolicy::Lru);
-        let at = |s: i64| t0().plus_seconds(s);
-        tier.put(&entry("a", at(1), 9)).unwrap();
-        tier.put(&entry("b", at(2), 9)).unwrap();
-        tier.put(&entry("c", at(3), 0)).unwrap();
-        tier.put(&entry("a", at(4), 9)).unwrap(); // an update: no eviction
+        let (_dir, tier, counters) = fresh_bounded(schema, name, Some(3), EvictionPolicy::Lru);
+        // The last is an update: no eviction.
+        put_each(&tier, &[("a", 1, 9), ("b", 2, 9), ("c", 3, 0), ("a", 4, 9)]);
         assert_eq!(counters.get(Counter::EvictionsLru), 0);
         tier.put(&entry("d", at(5), 0)).unwrap();
         assert_eq!(keys(&tier), ["a", "c", "d"], "{schema:?}");
@@ -479,14 +460,8 @@ fn lru_evicts_the_least_recently_used() {
 #[test]
 fn lfu_evicts_the_least_used_then_the_oldest() {
     for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, counters) =
-            open_bounded(&dir.path().join(name), schema, Some(3), EvictionPolicy::Lfu);
-        let at = |s: i64| t0().plus_seconds(s);
-        tier.put(&entry("a", at(1), 5)).unwrap();
-        tier.put(&entry("b", at(3), 1)).unwrap();
-        tier.put(&entry("c", at(2), 1)).unwrap();
-        tier.put(&entry("d", at(4), 3)).unwrap();
+        let (_dir, tier, counters) = fresh_bounded(schema, name, Some(3), EvictionPolicy::Lfu);
+        put_each(&tier, &[("a", 1, 5), ("b", 3, 1), ("c", 2, 1), ("d", 4, 3)]);
         assert_eq!(
             keys(&tier),
             ["a", "b", "d"],
@@ -501,19 +476,18 @@ fn lfu_evicts_the_least_used_then_the_oldest() {
 #[test]
 fn fifo_evicts_the_first_inserted_whatever_its_use() {
     for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, counters) = open_bounded(
-            &dir.path().join(name),
-            schema,
-            Some(3),
-            EvictionPolicy::Fifo,
+        let (_dir, tier, counters) = fresh_bounded(schema, name, Some(3), EvictionPolicy::Fifo);
+        // a is updated, still first in.
+        put_each(
+            &tier,
+            &[
+                ("a", 1, 0),
+                ("b", 2, 0),
+                ("c", 3, 0),
+                ("a", 9, 99),
+                ("d", 4, 0),
+            ],
         );
-        let at = |s: i64| t0().plus_seconds(s);
-        tier.put(&entry("a", at(1), 0)).unwrap();
-        tier.put(&entry("b", at(2), 0)).unwrap();
-        tier.put(&entry("c", at(3), 0)).unwrap();
-        tier.put(&entry("a", at(9), 99)).unwrap(); // updated, still first in
-        tier.put(&entry("d", at(4), 0)).unwrap();
         assert_eq!(keys(&tier), ["b", "c", "d"], "{schema:?}");
         assert_eq!(counters.get(Counter::EvictionsLru), 1);
     }
@@ -522,13 +496,7 @@ fn fifo_evicts_the_first_inserted_whatever_its_use() {
 #[test]
 fn a_full_tier_of_200_evicts_down_to_99_percent_at_once() {
     for (schema, name) in schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tier, counters) = open_bounded(
-            &dir.path().join(name),
-            schema,
-            Some(200),
-            EvictionPolicy::Fifo,
-        );
+        let (_dir, tier, counters) = fresh_bounded(schema, name, Some(200), EvictionPolicy::Fifo);
         let batch: Vec<CacheEntry> = (0..200)
             .map(|i| entry(&format!("k{i:03}"), t0(), 0))
             .collect();
@@ -553,21 +521,19 @@ fn a_full_tier_of_200_evicts_down_to_99_percent_at_once() {
 fn a_reopened_handle_counts_the_rows_already_there() {
     for (schema, name) in schemas() {
         let dir = tempfile::tempdir().unwrap();
-        let (tier, _) = open_bounded(
-            &dir.path().join(name),
-            schema,
-            Some(2),
-            EvictionPolicy::Fifo,
-        );
+        let open_two = || {
+            open_bounded(
+                &dir.path().join(name),
+                schema,
+                Some(2),
+                EvictionPolicy::Fifo,
+            )
+        };
+        let (tier, _) = open_two();
         let batch: Vec<CacheEntry> = (0..5).map(|i| entry(&format!("k{i}"), t0(), 0)).collect();
         tier.put_many(&batch).unwrap();
         drop(tier);
-        let (tier, _) = open_bounded(
-            &dir.path().join(name),
-            schema,
-            Some(2),
-            EvictionPolicy::Fifo,
-        );
+        let (tier, _) = open_two();
         tier.put(&entry("k5", t0(), 0)).unwrap();
         assert_eq!(keys(&tier), ["k4", "k5"]);
     }
@@ -692,7 +658,7 @@ fn a_legacy_l3_table_gets_the_health_columns_in_upstreams_order() {
         )
         .unwrap();
     let (tier, _) = open(&path, Schema::L3);
-    assert_eq!(column_names(&raw(&path), "cache_entries"), L3_COLUMNS);
+    assert_eq!(column_names(&raw(&path), "cache_entries"), l3_columns());
     let old = tier.get("old").unwrap().unwrap();
     assert_eq!(old.source, "legacy");
     assert_eq!(old.access_count, 4);

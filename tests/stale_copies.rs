@@ -16,7 +16,9 @@
 mod common;
 mod harness;
 
-use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend, WRITE_BACK_BATCH};
+use std::sync::Arc;
+
+use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend, ManualClock, WRITE_BACK_BATCH};
 
 use common::{clock, config_in, one_lower_tier, open};
 use harness::store;
@@ -108,8 +110,20 @@ fn leave(b: CacheManager, how: Leaves) -> Option<CacheManager> {
     }
 }
 
-/// A: put k; B: get k; A: delete k; B's copy leaves B's L1. k must stay deleted everywhere.
-fn a_deleted_key_stays_deleted(backend: L2Backend, how: Leaves) {
+/// A started scenario: see [`start`].
+type Start = (
+    tempfile::TempDir,
+    CacheConfig,
+    String,
+    Arc<ManualClock>,
+    CacheManager,
+    CacheManager,
+);
+
+/// What every scenario starts from: A and B open on the same files, A has put value 1 under
+/// `k`, and B has read it `reads` times, so B's L1 holds a copy. Returns the directory (first,
+/// so that it is dropped last), the configuration, the case's name, the clock, A and B.
+fn start(backend: L2Backend, how: Leaves, reads: usize) -> Start {
     let dir = tempfile::tempdir().unwrap();
     let config = small_l1(dir.path(), backend);
     let case = format!("{backend:?}, B's copy {how:?}");
@@ -117,7 +131,15 @@ fn a_deleted_key_stays_deleted(backend: L2Backend, how: Leaves) {
     let a = open(config.clone(), &clock);
     let b = open(config.clone(), &clock);
     a.put(K, value(1)).unwrap();
-    assert_eq!(read(&b, &case), url(1), "{case}: B reads k");
+    for _ in 0..reads {
+        assert_eq!(read(&b, &case), url(1), "{case}: B reads k");
+    }
+    (dir, config, case, clock, a, b)
+}
+
+/// A: put k; B: get k; A: delete k; B's copy leaves B's L1. k must stay deleted everywhere.
+fn a_deleted_key_stays_deleted(backend: L2Backend, how: Leaves) {
+    let (_dir, config, case, clock, a, b) = start(backend, how, 1);
     a.delete(K).unwrap();
     assert_below(&config, None, &format!("{case}, after A's delete"));
 
@@ -143,14 +165,7 @@ fn a_deleted_key_stays_deleted(backend: L2Backend, how: Leaves) {
 
 /// A: put k = v1; B: get k; A: put k = v2; B's copy of v1 leaves B's L1. v2 must stay.
 fn a_newer_value_stays(backend: L2Backend, how: Leaves) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_l1(dir.path(), backend);
-    let case = format!("{backend:?}, B's copy {how:?}");
-    let clock = clock();
-    let a = open(config.clone(), &clock);
-    let b = open(config.clone(), &clock);
-    a.put(K, value(1)).unwrap();
-    assert_eq!(read(&b, &case), url(1), "{case}: B reads k");
+    let (_dir, config, case, clock, a, b) = start(backend, how, 1);
     a.put(K, value(2)).unwrap();
     assert_below(&config, Some(2), &format!("{case}, after A's re-put"));
 
@@ -170,16 +185,7 @@ fn a_newer_value_stays(backend: L2Backend, how: Leaves) {
 /// As [`a_newer_value_stays`], B having read v1 three times: the counters of v2 in the files
 /// (`access_count`, `evicted_from_l1`) must not take those of B's copy of v1.
 fn an_old_copys_counters_stay_off_a_newer_value(backend: L2Backend, how: Leaves) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_l1(dir.path(), backend);
-    let case = format!("{backend:?}, B's copy {how:?}");
-    let clock = clock();
-    let a = open(config.clone(), &clock);
-    let b = open(config.clone(), &clock);
-    a.put(K, value(1)).unwrap();
-    for _ in 0..3 {
-        assert_eq!(read(&b, &case), url(1), "{case}: B reads k");
-    }
+    let (_dir, config, case, _, a, b) = start(backend, how, 3);
     a.put(K, value(2)).unwrap();
     let counters = |when: &str| {
         [

@@ -492,3 +492,66 @@ impl TlsRedisServer {
         format!("rediss://127.0.0.1:{}/0", self.tls_port)
     }
 }
+
+// ---- handles on a pool ------------------------------------------------------------------------
+
+/// `base` with the shared tier on `url` under `namespace`, its calls timing out after
+/// `timeout_ms`, and the fleet-wide failure threshold the fleet tests use (3).
+pub fn on_pool(
+    base: pwcache::CacheConfig,
+    url: &str,
+    namespace: &str,
+    timeout_ms: u64,
+) -> pwcache::CacheConfig {
+    pwcache::CacheConfig {
+        shared: pwcache::SharedConfig {
+            enabled: true,
+            url: url.to_string(),
+            namespace: namespace.to_string(),
+            timeout_ms,
+            ..pwcache::SharedConfig::default()
+        },
+        failure_threshold: 3,
+        ..base
+    }
+}
+
+/// Opens a handle on `config` and waits (at most 10 s) until its notice listener is subscribed:
+/// until then it reads past L1, which a test of L1 coherence must not take for coherence.
+pub fn open_coherent(config: pwcache::CacheConfig) -> pwcache::CacheManager {
+    let cache = pwcache::CacheManager::open(config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.is_coherent() {
+        assert!(
+            Instant::now() < deadline,
+            "the notice listener never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cache
+}
+
+/// Two coherent handles, each with its own local tiers in a directory of its own, on the
+/// configurations `config` makes for those directories. The directories come first, so that
+/// `let (_dirs, a, b) = ...` drops them after the handles.
+pub fn two_handles(
+    config: impl Fn(&std::path::Path) -> pwcache::CacheConfig,
+) -> (
+    [tempfile::TempDir; 2],
+    pwcache::CacheManager,
+    pwcache::CacheManager,
+) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = open_coherent(config(dirs[0].path()));
+    let b = open_coherent(config(dirs[1].path()));
+    (dirs, a, b)
+}
+
+/// Reads `key` through `cache`, which must serve it with `url`: whether L1 served it (a poll
+/// of this waits until a handle's L1 keeps a copy of an entry another handle put).
+pub fn served_from_l1(cache: &pwcache::CacheManager, key: &str, url: &str) -> bool {
+    let before = cache.statistics().l1_stats.hits;
+    let got = cache.get(key).unwrap().map(|e| e.proxy_url);
+    assert_eq!(got.as_deref(), Some(url), "{key}");
+    cache.statistics().l1_stats.hits > before
+}

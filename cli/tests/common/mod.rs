@@ -7,19 +7,9 @@ use std::path::Path;
 use assert_cmd::Command;
 
 /// The binary run in `dir`, with HOME and PWCACHE_DIR pointing inside it: the default cache is
-/// `dir/store`.
+/// `dir/store`. Built by [`child`], so both run the binary in the same environment.
 pub fn bare(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("pwcache").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("PROXYWHIRL_CACHE_ENCRYPTION_KEY")
-        .env_remove("PROXYWHIRL_CACHE_KEY_PREVIOUS")
-        .env_remove("PWCACHE_PASSWORD")
-        .env_remove("RUST_LOG")
-        .env_remove("XDG_CACHE_HOME")
-        .env("HOME", dir.join("home"))
-        .env("TMPDIR", dir)
-        .env("PWCACHE_DIR", dir.join("store"));
-    cmd
+    Command::from(child(dir))
 }
 
 /// [`bare`] as a `std::process::Command`, for a child the test signals while it runs.
