@@ -293,7 +293,6 @@ impl Engine {
     // ---- get ----------------------------------------------------------------------------
 
     pub(super) fn get(&self, key: &str) -> Result<Option<CacheEntry>> {
-        let _persist = self.persist_missed_at_end();
         let now = self.now();
         let mut expired_in_l1 = false;
         // A hit counts; an expired entry is remembered, removed once the stripe is held.
@@ -313,6 +312,8 @@ impl Engine {
         {
             return Ok(Some(entry));
         }
+        // Not before the L1 hit above, which writes nothing below: the hit stays two lookups.
+        let _persist = self.persist_missed_at_end();
         let mut held = self.locks.lock(key);
         let generation = self.coherence.as_ref().map(|c| c.generation(key));
         if let Some(l1) = self.l1_for_reads() {
