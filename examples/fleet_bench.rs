@@ -28,7 +28,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pwcache::{CacheConfig, CacheManager, EntryInput, SharedConfig};
+use pwcache::{CacheConfig, EntryInput, SharedConfig};
 
 const KEY: &str = "dGVzdC1rZXktZm9yLXB3Y2FjaGUtZml4dHVyZXMtMDE=";
 const NAMESPACE: &str = "bench";
@@ -54,19 +54,6 @@ fn config(dir: &Path, url: Option<&str>) -> CacheConfig {
         };
     }
     config
-}
-
-fn open(config: CacheConfig) -> CacheManager {
-    let cache = CacheManager::open(config).expect("open a cache");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cache.is_coherent() {
-        assert!(
-            Instant::now() < deadline,
-            "the notice listener never subscribed"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    cache
 }
 
 fn monotonic_ns() -> u64 {
@@ -112,7 +99,7 @@ fn per_op(total: Duration, ops: usize) -> f64 {
 fn shared_get_against_raw(url: &str, credentials: bool, l1: bool) {
     let prefix = if credentials { "c" } else { "p" };
     let writer_dir = tempfile::tempdir().unwrap();
-    let writer = open(config(writer_dir.path(), Some(url)));
+    let writer = redis_server::open_coherent(config(writer_dir.path(), Some(url)));
     for i in 0..GET_KEYS {
         writer
             .put(&format!("{prefix}{i}"), input(i, credentials))
@@ -125,7 +112,7 @@ fn shared_get_against_raw(url: &str, credentials: bool, l1: bool) {
     } else {
         reader_config.l1.enabled = false;
     }
-    let reader = open(reader_config);
+    let reader = redis_server::open_coherent(reader_config);
     let mut raw = redis::Client::open(url)
         .unwrap()
         .get_connection_with_timeout(Duration::from_secs(2))
@@ -174,8 +161,8 @@ fn shared_get_against_raw(url: &str, credentials: bool, l1: bool) {
 /// 2: puts with the shared tier on and off (default configuration otherwise).
 fn put_on_and_off(url: &str) {
     let (on_dir, off_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let on = open(config(on_dir.path(), Some(url)));
-    let off = open(config(off_dir.path(), None));
+    let on = redis_server::open_coherent(config(on_dir.path(), Some(url)));
+    let off = redis_server::open_coherent(config(off_dir.path(), None));
     let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
     for block in 0..PUT_BLOCKS {
         for (cache, total) in [(&on, &mut with), (&off, &mut without)] {
@@ -220,7 +207,7 @@ impl Listener {
 /// The listener process: for each `watch <key>`, reads the key until its L1 holds it (`held`),
 /// then until it is no longer served (`gone <ns>`).
 fn listener(url: &str, dir: &Path) {
-    let cache = open(config(dir, Some(url)));
+    let cache = redis_server::open_coherent(config(dir, Some(url)));
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     writeln!(out, "ready").unwrap();
@@ -290,7 +277,7 @@ fn coherence_latency(url: &str, rounds: usize) {
     for l in &mut listeners {
         assert_eq!(l.hear(), "ready");
     }
-    let writer = open(config(&top.path().join("writer"), Some(url)));
+    let writer = redis_server::open_coherent(config(&top.path().join("writer"), Some(url)));
     let mut latencies_us: Vec<f64> = Vec::with_capacity(rounds);
     let mut delete_us: Vec<f64> = Vec::with_capacity(rounds);
     for round in 0..rounds {

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pwcache::{CacheConfig, CacheManager, SharedConfig};
+use pwcache::{CacheConfig, SharedConfig};
 use serde_json::json;
 
 use harness::child;
@@ -95,15 +95,7 @@ fn fleet_user() {
     let process = params["process"].as_u64().unwrap();
     let url = params["url"].as_str().unwrap();
     let mut rng = Rng::new(params["seed"].as_u64().unwrap());
-    let cache = CacheManager::open(config(&run.join(format!("local{process}")), url)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cache.is_coherent() {
-        assert!(
-            Instant::now() < deadline,
-            "the notice listener never subscribed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let cache = redis_server::open_coherent(config(&run.join(format!("local{process}")), url));
     child::ready_then_wait_for_go(&run, process, Duration::from_secs(60));
     let mut log = OpLog::create(&run.join(format!("p{process}.log")));
     let started = Instant::now();
