@@ -33,7 +33,7 @@ use serde_json::json;
 
 use harness::child;
 use harness::divergence::{Divergence, Tally, classify_outcome};
-use harness::oplog::{self, OpLog, monotonic_ns};
+use harness::oplog::{self, OpLog};
 use harness::ops::{self, Op, Outcome};
 use harness::rng::{self, Rng};
 use harness::values::Seen;
@@ -110,14 +110,7 @@ fn fleet_user() {
         };
         let op = Op::pick(&mut rng, WEIGHTS);
         let id = format!("p{process}n{seq}");
-        let start = monotonic_ns();
-        let outcome = ops::run(&cache, op, &key, &id);
-        let finish = monotonic_ns();
-        log.line(&format!(
-            "{start} {finish} {} {key} {id} {}",
-            op.name(),
-            outcome.to_log()
-        ));
+        ops::run_logged(&mut log, &cache, op, &key, &id);
         // A pause now and then, so that the run outlasts the coherence bound many times over
         // and a stale L1 copy has time to be caught.
         std::thread::sleep(Duration::from_micros(rng.below(1500)));

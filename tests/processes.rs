@@ -128,14 +128,7 @@ fn store_user() {
         };
         let op = Op::pick(&mut rng, weights);
         let id = value_id(process, seq);
-        let start = monotonic_ns();
-        let outcome = ops::run(&cache, op, &key, &id);
-        let finish = monotonic_ns();
-        log.line(&format!(
-            "{start} {finish} {} {key} {id} {}",
-            op.name(),
-            outcome.to_log()
-        ));
+        ops::run_logged(&mut log, &cache, op, &key, &id);
         seq += 1;
     }
     // Freeing the handle writes L1's changed entries back: part of what is checked.

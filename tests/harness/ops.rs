@@ -3,6 +3,7 @@
 
 use pwcache::{CacheManager, ErrorKind};
 
+use super::oplog::{OpLog, monotonic_ns};
 use super::rng::Rng;
 use super::values::{self, Seen};
 
@@ -117,6 +118,20 @@ impl Outcome {
     pub fn removed_the_key(&self) -> bool {
         matches!(self, Outcome::Deleted | Outcome::Removed)
     }
+}
+
+/// Runs `op` on `key` as [`run`] does, and logs it with the monotonic clock read just before
+/// and just after the call: `<start> <finish> <op> <key> <id> <outcome>`.
+pub fn run_logged(log: &mut OpLog, cache: &CacheManager, op: Op, key: &str, id: &str) -> Outcome {
+    let start = monotonic_ns();
+    let outcome = run(cache, op, key, id);
+    let finish = monotonic_ns();
+    log.line(&format!(
+        "{start} {finish} {} {key} {id} {}",
+        op.name(),
+        outcome.to_log()
+    ));
+    outcome
 }
 
 /// Runs `op` on `key`; a put stores the value `id`.
