@@ -41,25 +41,33 @@ fn wait_for_lock(tries: i32) -> bool {
     if now.duration_since(since) >= BUSY_TIMEOUT {
         return false;
     }
-    std::thread::sleep(if tries < 100 {
+    std::thread::sleep(pause_before_try(tries));
+    true
+}
+
+/// How long to wait before try `tries + 1` of a lock: 50 µs for the first 100 tries, then 1 ms.
+fn pause_before_try(tries: i32) -> Duration {
+    if tries < 100 {
         Duration::from_micros(50)
     } else {
         Duration::from_millis(1)
-    });
-    true
+    }
 }
 
 /// Runs `f` again while it fails with `SQLITE_BUSY`, at the pace of [`wait_for_lock`], for up
 /// to [`BUSY_TIMEOUT`]: for the statements that return `SQLITE_BUSY` without calling the busy
 /// handler.
 fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    // A deadline of its own: `f` may call the busy handler too, which restarts its clock.
+    let deadline = Instant::now() + BUSY_TIMEOUT;
     let mut tries = 0;
     loop {
         match f() {
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-                if !wait_for_lock(tries) {
-                    return Err(e);
-                }
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause_before_try(tries));
                 tries = tries.saturating_add(1);
             }
             other => return other,
