@@ -138,14 +138,15 @@ pub trait Tier: Send + Sync {
         self.put_many(std::slice::from_ref(entry))
     }
 
-    /// [`Tier::put_many`], with `below` run exactly once while this tier holds the write lock
-    /// of every key of `entries` (the shards' locks, the database's write transaction), before
-    /// this tier's own change; the lock is released only after that change. Whoever writes
-    /// another store of the same keys inside `below` (the manager writes the tier below) thus
+    /// [`Tier::put_many`], with `below` run once while this tier holds the write lock of every
+    /// key of `entries` (the shards' locks, the database's write transaction), before this
+    /// tier's own change; the lock is released only after that change. Whoever writes another
+    /// store of the same keys inside `below` (for instance another tier of a cache) thus
     /// makes one step of the two, for every handle and process that takes this tier's lock:
     /// no other write of these keys here, and no [`Tier::put_if_absent_while_current`] of
     /// them, runs between `below` and this tier's change. `below` is not run when the call
-    /// fails before it takes the lock (the caller then runs it itself, see `Engine::store`).
+    /// fails before it takes the lock: a caller that must write the other store all the same
+    /// runs it itself then.
     ///
     /// The default runs `below`, then `put_many`: a tier without a lock that can span another
     /// store (a network tier) gives no such guarantee.
@@ -154,8 +155,8 @@ pub trait Tier: Send + Sync {
         self.put_many(entries)
     }
 
-    /// Removes `keys` (as [`Tier::delete`] does, one by one), with `below` run exactly once
-    /// while this tier holds the write lock of every key, before the removal: the counterpart
+    /// Removes `keys` (as [`Tier::delete`] does, one by one), with `below` run once while this
+    /// tier holds the write lock of every key, before the removal: the counterpart
     /// of [`Tier::put_many_around`] for removals. Returns how many of `keys` were stored.
     ///
     /// The default runs `below`, then `delete` key by key.
