@@ -417,6 +417,66 @@ fn a_removal_waits_while_a_local_tier_asks_whether_a_copy_is_current() {
     }
 }
 
+/// `put_many_around` and `delete_around` run `below` exactly once, then their own change; a local
+/// tier holds the keys' write lock meanwhile, so another handle's put of the key, started while
+/// `below` runs, completes only after the change (and lands after it). The shared tier has no
+/// such lock: there only the call's own effect is checked.
+#[test]
+fn a_local_tier_holds_the_keys_while_the_write_below_runs() {
+    for kind in kinds() {
+        let local = !matches!(kind, Kind::Redis | Kind::RedisCluster);
+        let dir = tempfile::tempdir().unwrap();
+        let tier = open(kind, dir.path());
+        let other: Arc<dyn Tier> = Arc::from(open(kind, dir.path()));
+        for deleting in [false, true] {
+            other.put(&entry("k", 1)).unwrap();
+            let mut runs = 0;
+            let mut put_done_during_below = false;
+            std::thread::scope(|scope| {
+                let mut writer = None;
+                let mut below = || {
+                    runs += 1;
+                    let other = other.clone();
+                    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let flag = done.clone();
+                    writer = Some(scope.spawn(move || {
+                        other.put(&entry("k", 3)).unwrap();
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }));
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    put_done_during_below = done.load(std::sync::atomic::Ordering::SeqCst);
+                };
+                if deleting {
+                    assert_eq!(
+                        tier.delete_around(&["k"], &mut below).unwrap(),
+                        1,
+                        "{kind:?}: delete_around removes the key it held"
+                    );
+                } else {
+                    tier.put_many_around(&[entry("k", 2)], &mut below).unwrap();
+                }
+                writer.take().unwrap().join().unwrap();
+            });
+            assert_eq!(
+                runs, 1,
+                "{kind:?} (deleting: {deleting}): `below` runs once"
+            );
+            if local {
+                assert!(
+                    !put_done_during_below,
+                    "{kind:?} (deleting: {deleting}): another handle's put completed while the \
+                     write below ran"
+                );
+                assert_eq!(
+                    tier.get("k").unwrap().map(|e| e.proxy_url),
+                    Some(entry("k", 3).proxy_url),
+                    "{kind:?} (deleting: {deleting}): the put that waited lands after the change"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn usage_is_recorded_on_the_same_version_only_and_never_creates_an_entry() {
     for kind in kinds() {

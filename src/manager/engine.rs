@@ -449,20 +449,74 @@ impl Engine {
         self.delete_below(std::slice::from_ref(&key));
     }
 
-    /// Deletes keys from L3, L2 and the shared tier; returns how many each level held.
+    /// Deletes keys from L3 and L2 (one step, see [`Engine::write_l2_l3`]), then from the shared
+    /// tier; returns how many each level held. A tier that is skipped or fails has the keys
+    /// remembered as missed.
     pub(super) fn delete_below(&self, keys: &[&str]) -> [u64; 4] {
         let mut removed = [0u64; 4];
-        for (level, slot) in self.lower_bottom_up() {
-            let deleted = slot.write("delete", keys.iter().copied(), |t| {
-                let mut n = 0;
-                for key in keys {
-                    n += u64::from(t.delete(key)?);
-                }
-                Ok(n)
-            });
-            removed[level as usize] += deleted.unwrap_or(0);
+        let delete_each = |t: &dyn Tier| {
+            let mut n = 0;
+            for key in keys {
+                n += u64::from(t.delete(key)?);
+            }
+            Ok(n)
+        };
+        let local = self.write_l2_l3(
+            "delete",
+            |t, below| t.delete_around(keys, below),
+            delete_each,
+        );
+        for (level, slot, deleted) in local {
+            match deleted {
+                Some(n) => removed[level as usize] += n,
+                None => slot.missed_keys(keys.iter().copied()),
+            }
+        }
+        if let Some(shared) = &self.shared {
+            let deleted = shared.write("delete", keys.iter().copied(), delete_each);
+            removed[Level::Shared as usize] += deleted.unwrap_or(0);
         }
         removed
+    }
+
+    /// Writes one change of some keys into L3 and L2 as one step: with both enabled, L3's write
+    /// (`l3_op`) runs while L2 holds the write lock of those keys, before L2's own change
+    /// (`l2_op`, which gets L3's write as the `below` of [`Tier::put_many_around`] or
+    /// [`Tier::delete_around`]). So one key's writes happen in the same order in both tiers, in
+    /// every process, and a promotion (which asks L3 under L2's lock) never sees a write of the
+    /// key in flight between them. L3 is written exactly once even when L2 is skipped or fails
+    /// before it took its lock. With one of the two enabled, that one is written alone.
+    ///
+    /// Returns each enabled tier, L3 first, with its answer: `None` when it was skipped or failed
+    /// (logged, and a failed write degrades the tier: [`TierSlot::write_unrecorded`]); the
+    /// caller decides whether the keys count as missed.
+    pub(super) fn write_l2_l3<T>(
+        &self,
+        what: &str,
+        l2_op: impl FnOnce(&dyn Tier, &mut dyn FnMut()) -> Result<T>,
+        l3_op: impl FnOnce(&dyn Tier) -> Result<T>,
+    ) -> Vec<(Level, &TierSlot, Option<T>)> {
+        let mut done = Vec::with_capacity(2);
+        let mut l3_op = Some(l3_op);
+        let mut l3_done = None;
+        let mut below = || {
+            if let (Some(l3), Some(op)) = (&self.l3, l3_op.take()) {
+                l3_done = Some(l3.write_unrecorded(what, op));
+            }
+        };
+        let l2_done = self
+            .l2
+            .as_ref()
+            .map(|l2| (l2, l2.write_unrecorded(what, |t| l2_op(t, &mut below))));
+        // L2 skipped, or failed before it took its lock: L3 is written all the same (once).
+        below();
+        if let (Some(l3), Some(answer)) = (&self.l3, l3_done) {
+            done.push((Level::L3, l3, answer));
+        }
+        if let Some((l2, answer)) = l2_done {
+            done.push((Level::L2, l2, answer));
+        }
+        done
     }
 
     // ---- delete, clear, health ------------------------------------------------------------
@@ -480,12 +534,22 @@ impl Engine {
         }
         let mut missed_by = Vec::new();
         let mut removed_below = false;
-        for (_, slot) in self.lower_bottom_up() {
-            match slot.write_unrecorded("delete", |t| t.delete(key)) {
-                Some(removed) => {
+        // From the bottom up: L3 and L2 as one step, then the shared tier.
+        let mut removals = self.write_l2_l3(
+            "delete",
+            |t, below| t.delete_around(&[key], below),
+            |t| t.delete(key).map(u64::from),
+        );
+        if let Some(shared) = &self.shared {
+            let removed = shared.write_unrecorded("delete", |t| t.delete(key).map(u64::from));
+            removals.push((Level::Shared, shared, removed));
+        }
+        for (_, slot, removed) in removals {
+            match removed {
+                Some(n) => {
                     answered = true;
                     removed_below = true;
-                    held_somewhere |= removed;
+                    held_somewhere |= n > 0;
                 }
                 None => missed_by.push(slot),
             }

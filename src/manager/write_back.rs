@@ -60,11 +60,25 @@ impl Engine {
         let mut stored = self.l1.is_some() && self.lower().next().is_none();
         let mut written_below = false;
         let mut missed_by = Vec::new();
-        for (_, slot) in self.lower() {
-            if slot
-                .write_unrecorded("write", |t| t.put_many(&batch))
-                .is_some()
-            {
+        // Top down: the shared tier, then L3 and L2 as one step (L3 inside L2's write lock).
+        let mut writes = Vec::with_capacity(3);
+        if let Some(shared) = self.shared_slot() {
+            writes.push((
+                shared,
+                shared.write_unrecorded("write", |t| t.put_many(&batch)),
+            ));
+        }
+        writes.extend(
+            self.write_l2_l3(
+                "write",
+                |t, below| t.put_many_around(&batch, below),
+                |t| t.put_many(&batch),
+            )
+            .into_iter()
+            .map(|(_, slot, done)| (slot, done)),
+        );
+        for (slot, done) in writes {
+            if done.is_some() {
                 stored = true;
                 written_below = true;
             } else {

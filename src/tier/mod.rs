@@ -117,6 +117,10 @@ pub enum CopyOutcome {
 /// The conditional operations (`put_if_absent`, `put_if_absent_while_current`, `record_usage`,
 /// `record_failure`, `delete_if_version`) exist so that a stale copy held elsewhere can never overwrite a newer
 /// entry or bring back a deleted one: only `put_many` writes an entry whole.
+///
+/// `put_many_around` and `delete_around` let a caller write another store of the same keys (the
+/// tier below) while this tier holds their write lock, so that one key's writes happen in the
+/// same order in both stores; the trait knows nothing of what that other store is.
 // `len` is fallible (it may read the disk); an `is_empty` would add nothing but a second query.
 #[allow(clippy::len_without_is_empty)]
 pub trait Tier: Send + Sync {
@@ -132,6 +136,37 @@ pub trait Tier: Send + Sync {
 
     fn put(&self, entry: &CacheEntry) -> Result<()> {
         self.put_many(std::slice::from_ref(entry))
+    }
+
+    /// [`Tier::put_many`], with `below` run once while this tier holds the write lock of every
+    /// key of `entries` (the shards' locks, the database's write transaction), before this
+    /// tier's own change; the lock is released only after that change. Whoever writes another
+    /// store of the same keys inside `below` (for instance another tier of a cache) thus
+    /// makes one step of the two, for every handle and process that takes this tier's lock:
+    /// no other write of these keys here, and no [`Tier::put_if_absent_while_current`] of
+    /// them, runs between `below` and this tier's change. `below` is not run when the call
+    /// fails before it takes the lock: a caller that must write the other store all the same
+    /// runs it itself then.
+    ///
+    /// The default runs `below`, then `put_many`: a tier without a lock that can span another
+    /// store (a network tier) gives no such guarantee.
+    fn put_many_around(&self, entries: &[CacheEntry], below: &mut dyn FnMut()) -> Result<()> {
+        below();
+        self.put_many(entries)
+    }
+
+    /// Removes `keys` (as [`Tier::delete`] does, one by one), with `below` run once while this
+    /// tier holds the write lock of every key, before the removal: the counterpart
+    /// of [`Tier::put_many_around`] for removals. Returns how many of `keys` were stored.
+    ///
+    /// The default runs `below`, then `delete` key by key.
+    fn delete_around(&self, keys: &[&str], below: &mut dyn FnMut()) -> Result<u64> {
+        below();
+        let mut removed = 0;
+        for key in keys {
+            removed += u64::from(self.delete(key)?);
+        }
+        Ok(removed)
     }
 
     /// Stores `entry` unless its key holds an entry already; `true` when stored. (A copy read

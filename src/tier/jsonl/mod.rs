@@ -107,6 +107,12 @@ impl JsonlTier {
     /// Appends records (already encoded), in one batch per shard, then enforces `max_entries`.
     /// The keys of a batch take their places in the eviction order in the order given.
     fn write_records(&self, records: Vec<Record>) -> Result<()> {
+        self.write_records_around(records, &mut || {})
+    }
+
+    /// [`JsonlTier::write_records`], with `below` run once while every shard the batch writes
+    /// is locked (mutex and flock), before the appends ([`Tier::put_many_around`]).
+    fn write_records_around(&self, records: Vec<Record>, below: &mut dyn FnMut()) -> Result<()> {
         let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
         let mut batch_keys = Vec::with_capacity(records.len());
         for rec in records {
@@ -115,23 +121,28 @@ impl JsonlTier {
             per_shard[shard_index(&key)].push(Op::put(key, &rec)?);
         }
         {
-            // Involved shards are locked in ascending order and held for the whole batch.
-            let mut guards: Vec<Option<MutexGuard<'_, Shard>>> = per_shard
-                .iter()
-                .zip(&self.shards)
-                .map(|(ops, shard)| (!ops.is_empty()).then(|| shard.lock()))
-                .collect();
+            let mut guards = self.lock_shards(&per_shard);
             let mut inserted = FastSet::default();
-            for (id, ops) in per_shard.into_iter().enumerate() {
-                if let Some(guard) = guards[id].as_mut() {
-                    inserted.extend(guard.append(&self.shared, ops)?.inserted);
-                }
+            for applied in Shard::append_around(&self.shared, held(&mut guards, per_shard), below)?
+            {
+                inserted.extend(applied.inserted);
             }
             if batch_keys.len() > 1 {
                 capacity::place_batch(&self.shared, &mut guards, &batch_keys, inserted);
             }
         }
+        // After the shards' locks are released: enforcing the bound locks every shard.
         capacity::enforce(&self.shared, &self.shards, &batch_keys)
+    }
+
+    /// The mutexes of the shards that have ops, taken in ascending order (`guards[id]` holds
+    /// shard `id` when it has some).
+    fn lock_shards(&self, per_shard: &[Vec<Op>]) -> Vec<Option<MutexGuard<'_, Shard>>> {
+        per_shard
+            .iter()
+            .zip(&self.shards)
+            .map(|(ops, shard)| (!ops.is_empty()).then(|| shard.lock()))
+            .collect()
     }
 
     /// Runs one conditional change on the shard of `key`: `plan` reads the record held under
@@ -181,6 +192,15 @@ impl Tier for JsonlTier {
             .map(|e| encode_entry(e, &self.shared.ctx.crypto))
             .collect::<Result<Vec<_>>>()?;
         self.write_records(records)
+    }
+
+    // Every shard the batch writes is held (mutex, then flock, ascending) while `below` runs.
+    fn put_many_around(&self, entries: &[CacheEntry], below: &mut dyn FnMut()) -> Result<()> {
+        let records = entries
+            .iter()
+            .map(|e| encode_entry(e, &self.shared.ctx.crypto))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_records_around(records, below)
     }
 
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
@@ -277,6 +297,16 @@ impl Tier for JsonlTier {
         Ok(!applied.removed.is_empty())
     }
 
+    fn delete_around(&self, keys: &[&str], below: &mut dyn FnMut()) -> Result<u64> {
+        let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        for key in keys {
+            per_shard[shard_index(key)].push(Op::delete(Arc::from(*key)));
+        }
+        let mut guards = self.lock_shards(&per_shard);
+        let applied = Shard::append_around(&self.shared, held(&mut guards, per_shard), below)?;
+        Ok(applied.iter().map(|a| a.removed.len() as u64).sum())
+    }
+
     fn clear(&self) -> Result<Vec<String>> {
         let mut keys = Vec::new();
         for shard in &self.shards {
@@ -343,4 +373,16 @@ impl Tier for JsonlTier {
         }
         Ok(())
     }
+}
+
+/// Each locked shard with its ops, in ascending shard order.
+fn held<'g>(
+    guards: &'g mut [Option<MutexGuard<'_, Shard>>],
+    per_shard: Vec<Vec<Op>>,
+) -> Vec<(&'g mut Shard, Vec<Op>)> {
+    guards
+        .iter_mut()
+        .zip(per_shard)
+        .filter_map(|(guard, ops)| guard.as_mut().map(|g| (&mut **g, ops)))
+        .collect()
 }

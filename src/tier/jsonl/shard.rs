@@ -229,6 +229,37 @@ impl Shard {
         Ok((applied, planned))
     }
 
+    /// Appends `ops` to each of `shards` as [`Shard::append`] does, holding all of their flocks
+    /// at once: they are taken in the order given (ascending shard index, as their mutexes
+    /// were), `below` runs once every one is held, then each shard gets its append and, when its
+    /// dead bytes outweigh its live ones, its compaction; the flocks are released at the end.
+    /// `below` is not run when a flock cannot be taken or the index cannot be refreshed. Returns
+    /// what each append applied, in the order given.
+    pub(super) fn append_around(
+        shared: &Shared,
+        shards: Vec<(&mut Shard, Vec<Op>)>,
+        below: &mut dyn FnMut(),
+    ) -> Result<Vec<Applied>> {
+        let mut locked = Vec::with_capacity(shards.len());
+        for (shard, ops) in shards {
+            locked.push((shard.exclusive(shared)?, ops));
+        }
+        below();
+        let mut applied = Vec::with_capacity(locked.len());
+        for (held, ops) in &mut locked {
+            applied.push(
+                held.view
+                    .append(shared, held.file_len, std::mem::take(ops))?,
+            );
+        }
+        for (held, _) in &mut locked {
+            if held.view.needs_compaction() {
+                held.view.compact(shared)?;
+            }
+        }
+        Ok(applied)
+    }
+
     /// Rewrites the shard with only its live records now, whatever its dead bytes (under its
     /// flock, after reading what others appended).
     pub(super) fn compact_now(&mut self, shared: &Shared) -> Result<()> {

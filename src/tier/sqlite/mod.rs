@@ -368,12 +368,14 @@ impl SqliteTier {
     /// Stores `entries` whole in one transaction, or with `only_if_absent` only those whose key
     /// holds nothing; returns how many were stored.
     /// Stores `entries` in one transaction; with `only_if_absent`, an entry only where its key
-    /// holds nothing and the check, asked inside the transaction, allows it. Returns how many
-    /// were stored.
+    /// holds nothing and the check, asked inside the transaction, allows it. `below` runs first
+    /// inside the transaction, with the write lock held ([`Tier::put_many_around`]). Returns how
+    /// many were stored.
     fn write_batch(
         &self,
         entries: &[CacheEntry],
         mut only_if_absent: Option<&mut dyn FnMut() -> bool>,
+        below: &mut dyn FnMut(),
     ) -> Result<u64> {
         if entries.is_empty() {
             return Ok(0);
@@ -386,6 +388,7 @@ impl SqliteTier {
         let now = Value::Real(SystemClock.now().as_epoch_seconds());
         let max = self.ctx.max_entries;
         let (stored, evicted) = self.write("put", |tx, rows| {
+            below();
             let mut count = match max {
                 Some(_) => Some(rows.sync(tx, &self.sql)?),
                 None => None,
@@ -517,11 +520,17 @@ impl Tier for SqliteTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        self.write_batch(entries, None).map(|_| ())
+        self.write_batch(entries, None, &mut || {}).map(|_| ())
+    }
+
+    // `below` runs inside the write transaction (`BEGIN IMMEDIATE`, or the open transaction of
+    // the group this writer joins), before the upserts.
+    fn put_many_around(&self, entries: &[CacheEntry], below: &mut dyn FnMut()) -> Result<()> {
+        self.write_batch(entries, None, below).map(|_| ())
     }
 
     fn put_if_absent(&self, entry: &CacheEntry) -> Result<bool> {
-        self.write_batch(std::slice::from_ref(entry), Some(&mut || true))
+        self.write_batch(std::slice::from_ref(entry), Some(&mut || true), &mut || {})
             .map(|n| n > 0)
     }
 
@@ -537,7 +546,8 @@ impl Tier for SqliteTier {
             refused = !still_current();
             !refused
         };
-        let stored = self.write_batch(std::slice::from_ref(entry), Some(&mut allowed))?;
+        let stored =
+            self.write_batch(std::slice::from_ref(entry), Some(&mut allowed), &mut || {})?;
         Ok(match (stored, refused) {
             (1.., _) => CopyOutcome::Stored,
             (0, true) => CopyOutcome::NoLongerCurrent,
@@ -608,6 +618,21 @@ impl Tier for SqliteTier {
             let n = tx.prepare_cached(&self.sql.delete)?.execute([key])?;
             rows.removed(n);
             Ok(n > 0)
+        })
+    }
+
+    // `below` runs inside the write transaction, before the deletes.
+    fn delete_around(&self, keys: &[&str], below: &mut dyn FnMut()) -> Result<u64> {
+        self.write("delete", |tx, rows| {
+            below();
+            let mut delete = tx.prepare_cached(&self.sql.delete)?;
+            let mut removed = 0;
+            for key in keys {
+                let n = delete.execute([key])?;
+                rows.removed(n);
+                removed += n as u64;
+            }
+            Ok(removed)
         })
     }
 
