@@ -186,7 +186,6 @@ fn jsonl_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "a put and a delete of one key can interleave differently in L2 and L3 (docs/reliability.md, Left open)"]
 fn jsonl_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Off, Check::SharedOutcomes);
 }
@@ -202,7 +201,6 @@ fn jsonl_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "a put and a delete of one key can interleave differently in L2 and L3 (docs/reliability.md, Left open)"]
 fn jsonl_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Jsonl, L1::Small, Check::SharedOutcomes);
 }
@@ -218,7 +216,6 @@ fn sqlite_without_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "a put and a delete of one key can interleave differently in L2 and L3 (docs/reliability.md, Left open)"]
 fn sqlite_without_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Off, Check::SharedOutcomes);
 }
@@ -234,7 +231,6 @@ fn sqlite_small_l1_own_keys() {
 }
 
 #[test]
-#[ignore = "a put and a delete of one key can interleave differently in L2 and L3 (docs/reliability.md, Left open)"]
 fn sqlite_small_l1_shared_outcomes() {
     assert_passes(L2Backend::Sqlite, L1::Small, Check::SharedOutcomes);
 }

@@ -9,17 +9,24 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::{Schema, TierContext, schema};
 use crate::config::Durability;
 
-/// How long a statement waits for another connection's lock before failing.
+/// How long a statement on L3 waits for another connection's lock before failing.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement on L2 waits. A put or a removal holds L2's write lock while it writes
+/// L3 (`Tier::put_many_around`), where it may itself wait up to [`BUSY_TIMEOUT`]; a wait for L2
+/// must outlast that, or a writer of L2 gives up while the holder is only waiting its turn below.
+pub(super) const BUSY_TIMEOUT_ABOVE_L3: Duration = Duration::from_secs(11);
 const STATEMENT_CACHE: usize = 32;
 
-/// A connection to an existing file, with the busy timeout and the statement cache.
-pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
+/// A connection to an existing file, with the busy wait of its tier and the statement cache.
+pub(super) fn connect(path: &Path, schema: Schema) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_handler(Some(wait_for_lock))?;
+    conn.busy_handler(Some(match schema {
+        Schema::L2 => wait_for_lock_above_l3,
+        Schema::L3 => wait_for_lock,
+    }))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -30,6 +37,15 @@ pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// store took turns at the pace of those sleeps. This one tries again every 50 µs for the first
 /// 100 tries, then every millisecond.
 fn wait_for_lock(tries: i32) -> bool {
+    wait_for_lock_up_to(tries, BUSY_TIMEOUT)
+}
+
+/// [`wait_for_lock`] for L2, up to [`BUSY_TIMEOUT_ABOVE_L3`].
+fn wait_for_lock_above_l3(tries: i32) -> bool {
+    wait_for_lock_up_to(tries, BUSY_TIMEOUT_ABOVE_L3)
+}
+
+fn wait_for_lock_up_to(tries: i32, limit: Duration) -> bool {
     thread_local! {
         static SINCE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
     }
@@ -38,7 +54,7 @@ fn wait_for_lock(tries: i32) -> bool {
         SINCE.with(|s| s.set(Some(now)));
     }
     let since = SINCE.with(|s| s.get()).unwrap_or(now);
-    if now.duration_since(since) >= BUSY_TIMEOUT {
+    if now.duration_since(since) >= limit {
         return false;
     }
     std::thread::sleep(pause_before_try(tries));
@@ -97,7 +113,7 @@ pub(super) fn open_writer(
     schema: Schema,
     ctx: &TierContext,
 ) -> Result<Connection, OpenError> {
-    let mut conn = connect(path)?;
+    let mut conn = connect(path, schema)?;
     // A new database gets 2 KiB pages (an existing one keeps its own; the setting is ignored
     // once the file has content). A put commits every page it touched to the WAL, checksums
     // included, so smaller pages make each commit cheaper: 2 KiB took a single-row L3 put from

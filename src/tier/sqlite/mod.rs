@@ -310,7 +310,7 @@ impl SqliteTier {
         let idle = self.readers.lock().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => connect(&self.path)
+            None => connect(&self.path, self.schema)
                 .and_then(|conn| conn.pragma_update(None, "query_only", true).map(|_| conn))
                 .map_err(|e| self.failed("cannot open a reader", e))?,
         };
