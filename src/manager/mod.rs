@@ -32,6 +32,7 @@ mod slot;
 mod summary;
 mod sweeper;
 mod warm;
+mod whole_cache;
 mod write_back;
 
 use std::path::Path;
