@@ -32,7 +32,7 @@ use pwcache::{CacheConfig, SharedConfig};
 use serde_json::json;
 
 use harness::child;
-use harness::divergence::{Divergence, Tally, classify_outcome};
+use harness::divergence::{Divergence, OwnOp, Tally, replay_own_keys};
 use harness::oplog::{self, OpLog};
 use harness::ops::{self, Op, Outcome};
 use harness::rng::{self, Rng};
@@ -178,25 +178,18 @@ impl Logged {
 
 /// The owner's serial model of its own keys: every outcome checked, the final states returned.
 fn check_own_keys(ops: &[Logged], tally: &mut Tally) -> BTreeMap<String, Seen> {
-    let mut state: BTreeMap<String, Seen> = (0..PROCESSES)
-        .flat_map(|p| (0..OWN_KEYS).map(move |i| (own_key(p, i), Seen::Absent)))
-        .collect();
-    for op in ops.iter().filter(|o| !o.key.starts_with('s')) {
-        let before = state[&op.key].clone();
-        let (expected, after) = op.op.expect(&before, &op.id, THRESHOLD);
-        if let Some(kind) = classify_outcome(&before, &expected, &op.outcome) {
-            tally.record(
-                kind,
-                format!(
-                    "{}, the model expected {}",
-                    op.describe(),
-                    expected.to_log()
-                ),
-            );
-        }
-        state.insert(op.key.clone(), after);
-    }
-    state
+    let keys = (0..PROCESSES).flat_map(|p| (0..OWN_KEYS).map(move |i| own_key(p, i)));
+    let own = ops
+        .iter()
+        .filter(|o| !o.key.starts_with('s'))
+        .map(|o| OwnOp {
+            key: &o.key,
+            op: o.op,
+            id: &o.id,
+            outcome: &o.outcome,
+            describe: o.describe(),
+        });
+    replay_own_keys(keys, own, THRESHOLD, tally)
 }
 
 /// Every outcome on the shared keys against every process's writes; evictions at most once a

@@ -38,7 +38,7 @@ use serde_json::json;
 
 use common::one_lower_tier;
 use harness::child;
-use harness::divergence::{Divergence, Tally, classify, classify_outcome};
+use harness::divergence::{Divergence, OwnOp, Tally, classify, replay_own_keys};
 use harness::oplog::{self, OpLog, monotonic_ns};
 use harness::ops::{self, Op, Outcome};
 use harness::rng::{self, Rng};
@@ -415,26 +415,19 @@ struct FinalTallies<'a> {
 
 /// Replays each process's ops on its own keys against its model; returns the final states.
 fn check_own_keys(events: &[Event], threshold: i64, tally: &mut Tally) -> BTreeMap<String, Seen> {
-    let mut model: BTreeMap<String, Seen> = (0..PROCESSES)
-        .flat_map(|p| (0..OWN_KEYS).map(move |i| (own_key(p, i), Seen::Absent)))
-        .collect();
+    let keys = (0..PROCESSES).flat_map(|p| (0..OWN_KEYS).map(move |i| own_key(p, i)));
     // Each process's log is in its own order, and its own keys have no other writer.
-    for e in events.iter().filter(|e| e.key.starts_with('p')) {
-        let before = model[&e.key].clone();
-        let (expected, after) = e.op.expect(&before, &e.id, threshold);
-        if let Some(kind) = classify_outcome(&before, &expected, &e.outcome) {
-            tally.record(
-                kind,
-                format!(
-                    "{} (own key) where its model {before:?} gives {}",
-                    e.describe(),
-                    expected.to_log()
-                ),
-            );
-        }
-        model.insert(e.key.clone(), after);
-    }
-    model
+    let ops = events
+        .iter()
+        .filter(|e| e.key.starts_with('p'))
+        .map(|e| OwnOp {
+            key: &e.key,
+            op: e.op,
+            id: &e.id,
+            outcome: &e.outcome,
+            describe: e.describe(),
+        });
+    replay_own_keys(keys, ops, threshold, tally)
 }
 
 /// Checks every outcome on a shared key against the ops of every process (see the module docs).

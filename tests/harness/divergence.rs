@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ops::Outcome;
+use super::ops::{Op, Outcome};
 use super::values::Seen;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,4 +124,43 @@ impl Tally {
         }
         text
     }
+}
+
+/// One logged op on a key that only its own process writes.
+pub struct OwnOp<'a> {
+    pub key: &'a str,
+    pub op: Op,
+    /// The value a put stores.
+    pub id: &'a str,
+    pub outcome: &'a Outcome,
+    /// How a divergence names the op.
+    pub describe: String,
+}
+
+/// Replays `ops` (each process's in its own order) against a model in which every key of `keys`
+/// starts absent, and records each outcome the model does not give; returns the final states.
+/// `threshold` is the configuration's `failure_threshold`.
+pub fn replay_own_keys<'a>(
+    keys: impl IntoIterator<Item = String>,
+    ops: impl IntoIterator<Item = OwnOp<'a>>,
+    threshold: i64,
+    tally: &mut Tally,
+) -> BTreeMap<String, Seen> {
+    let mut model: BTreeMap<String, Seen> = keys.into_iter().map(|k| (k, Seen::Absent)).collect();
+    for op in ops {
+        let before = model[op.key].clone();
+        let (expected, after) = op.op.expect(&before, op.id, threshold);
+        if let Some(kind) = classify_outcome(&before, &expected, op.outcome) {
+            tally.record(
+                kind,
+                format!(
+                    "{} (own key) where its model {before:?} gives {}",
+                    op.describe,
+                    expected.to_log()
+                ),
+            );
+        }
+        model.insert(op.key.to_string(), after);
+    }
+    model
 }
