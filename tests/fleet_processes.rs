@@ -227,13 +227,8 @@ fn check_shared_outcomes(ops: &[Logged], tally: &mut Tally) -> (u64, Duration) {
                     {
                         let age = op.start - later.end;
                         if age > lag {
-                            let kind = if later.is_removal() {
-                                Divergence::UndoneDelete
-                            } else {
-                                Divergence::LostWrite
-                            };
                             tally.record(
-                                kind,
+                                Divergence::of_stale_read(later.is_removal()),
                                 format!(
                                     "{} served {id}, {} ms after {} returned",
                                     op.describe(),

@@ -461,13 +461,8 @@ fn check_shared_outcomes(shared: &[&Event], l1: L1, figures: &mut Figures, tally
                     let between = writes_of_key()
                         .find(|w| w.id != p.id && w.start > p.finish && w.finish < e.start);
                     if let Some(w) = between {
-                        let kind = if w.outcome.removed_the_key() {
-                            Divergence::UndoneDelete
-                        } else {
-                            Divergence::LostWrite
-                        };
                         tally.record(
-                            kind,
+                            Divergence::of_stale_read(w.outcome.removed_the_key()),
                             format!(
                                 "{} returned the value of {}, replaced before it by {}",
                                 e.describe(),

@@ -20,6 +20,16 @@ pub enum Divergence {
 }
 
 impl Divergence {
+    /// What serving a value after a later write of its key is: an undone delete when that write
+    /// removed the key, a lost write when it stored another value.
+    pub fn of_stale_read(the_later_write_removed_the_key: bool) -> Divergence {
+        if the_later_write_removed_the_key {
+            Divergence::UndoneDelete
+        } else {
+            Divergence::LostWrite
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Divergence::LostWrite => "lost_writes",
