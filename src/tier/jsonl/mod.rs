@@ -113,13 +113,14 @@ impl JsonlTier {
     /// [`JsonlTier::write_records`], with `below` run once while every shard the batch writes
     /// is locked (mutex and flock), before the appends ([`Tier::put_many_around`]).
     fn write_records_around(&self, records: Vec<Record>, below: &mut dyn FnMut()) -> Result<()> {
-        let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
         let mut batch_keys = Vec::with_capacity(records.len());
+        let mut ops = Vec::with_capacity(records.len());
         for rec in records {
             let key: Arc<str> = Arc::from(rec.key.as_str());
             batch_keys.push(key.clone());
-            per_shard[shard_index(&key)].push(Op::put(key, &rec)?);
+            ops.push(Op::put(key, &rec)?);
         }
+        let per_shard = by_shard(ops);
         {
             let mut guards = self.lock_shards(&per_shard);
             let mut inserted = FastSet::default();
@@ -298,10 +299,7 @@ impl Tier for JsonlTier {
     }
 
     fn delete_around(&self, keys: &[&str], below: &mut dyn FnMut()) -> Result<u64> {
-        let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        for key in keys {
-            per_shard[shard_index(key)].push(Op::delete(Arc::from(*key)));
-        }
+        let per_shard = by_shard(keys.iter().map(|key| Op::delete(Arc::from(*key))));
         let mut guards = self.lock_shards(&per_shard);
         let applied = Shard::append_around(&self.shared, held(&mut guards, per_shard), below)?;
         Ok(applied.iter().map(|a| a.removed.len() as u64).sum())
@@ -373,6 +371,15 @@ impl Tier for JsonlTier {
         }
         Ok(())
     }
+}
+
+/// `ops` in one list per shard (index = shard id), each in the order given.
+fn by_shard(ops: impl IntoIterator<Item = Op>) -> Vec<Vec<Op>> {
+    let mut per_shard: Vec<Vec<Op>> = (0..SHARDS).map(|_| Vec::new()).collect();
+    for op in ops {
+        per_shard[shard_index(op.key())].push(op);
+    }
+    per_shard
 }
 
 /// Each locked shard with its ops, in ascending shard order.

@@ -93,6 +93,13 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// The key the op writes.
+    pub(super) fn key(&self) -> &str {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
+
     /// The append of `record` (`key` is its key).
     pub(super) fn put(key: Arc<str>, record: &Record) -> Result<Op> {
         Ok(Op::Put {

@@ -365,9 +365,7 @@ impl SqliteTier {
         }
     }
 
-    /// Stores `entries` whole in one transaction, or with `only_if_absent` only those whose key
-    /// holds nothing; returns how many were stored.
-    /// Stores `entries` in one transaction; with `only_if_absent`, an entry only where its key
+    /// Stores `entries` whole in one transaction; with `only_if_absent`, an entry only where its key
     /// holds nothing and the check, asked inside the transaction, allows it. `below` runs first
     /// inside the transaction, with the write lock held ([`Tier::put_many_around`]). Returns how
     /// many were stored.
@@ -614,11 +612,7 @@ impl Tier for SqliteTier {
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        self.write("delete", |tx, rows| {
-            let n = tx.prepare_cached(&self.sql.delete)?.execute([key])?;
-            rows.removed(n);
-            Ok(n > 0)
-        })
+        self.delete_around(&[key], &mut || {}).map(|n| n > 0)
     }
 
     // `below` runs inside the write transaction, before the deletes.
