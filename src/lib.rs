@@ -51,6 +51,7 @@ pub mod key;
 pub mod manager;
 pub mod proxy_url;
 pub(crate) mod redact;
+mod short_wait;
 pub mod stats;
 pub mod tier;
 pub mod time;

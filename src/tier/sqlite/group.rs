@@ -19,6 +19,10 @@
 //! transaction open and yields its CPU once: the threads that run meanwhile join the group (one
 //! of them may commit it). A single writer thread never lingers.
 //!
+//! Waiting for the connection and for the group's commit both yield the CPU for a while before
+//! they sleep ([`short_wait`]): both last about one SQLite write, less than the wake-up of a
+//! sleeping thread costs.
+//!
 //! The IMMEDIATE transaction holds SQLite's write lock from the first member to the commit, so
 //! other connections and processes see the group's rows all at once, or none of them.
 
@@ -27,6 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
+
+use crate::short_wait;
 
 /// Members of one transaction at most: bounds the wait of the first member under a steady
 /// stream of writers.
@@ -55,8 +61,12 @@ impl Group {
         self.done.notify_all();
     }
 
-    /// Waits until the group is committed or rolled back.
+    /// Waits until the group is committed or rolled back: yielding first, as a commit takes
+    /// microseconds ([`short_wait`]), then asleep.
     pub(super) fn wait(&self) -> Outcome {
+        if let Some(o) = short_wait::poll(|| self.outcome.lock().clone()) {
+            return o;
+        }
         let mut outcome = self.outcome.lock();
         loop {
             if let Some(o) = &*outcome {
