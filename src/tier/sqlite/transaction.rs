@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use super::group::{Group, MAX_MEMBERS, Outcome};
 use super::{RowCount, SqliteTier};
 use crate::error::{Error, Result};
+use crate::short_wait;
 
 impl SqliteTier {
     /// Runs `f` in an IMMEDIATE transaction of the writer and returns once that transaction is
@@ -25,7 +26,7 @@ impl SqliteTier {
         self.serving()?;
         self.concurrency.arrive();
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut guard = self.writer.lock();
+        let mut guard = short_wait::lock(&self.writer);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let writer = &mut *guard;
         let joined = writer.open.take();
@@ -101,7 +102,7 @@ impl SqliteTier {
             }
             lingered = true;
             std::thread::yield_now();
-            guard = self.writer.lock();
+            guard = short_wait::lock(&self.writer);
             match &guard.open {
                 // Still open: nobody committed it meanwhile; this writer decides again.
                 Some(open) if Arc::ptr_eq(open, &mine) => guard.open = None,
