@@ -74,6 +74,7 @@ use crate::time::{Clock, SystemClock, Timestamp};
 
 use super::{CopyOutcome, Failures, Scanned, Tier, TierContext, Unreadable, Usage, Version};
 
+mod checkpointer;
 mod codec;
 mod connection;
 mod group;
@@ -85,6 +86,7 @@ mod transaction;
 
 pub use schema::ENTRY_COLUMNS;
 
+use checkpointer::Checkpointer;
 use codec::Undecodable;
 use connection::{OpenError, connect, open_writer};
 use group::{Concurrency, Group};
@@ -158,6 +160,8 @@ pub struct SqliteTier {
     schema: Schema,
     ctx: TierContext,
     sql: Sql,
+    /// Declared before `writer`, so its thread stops and its connection closes first.
+    checkpointer: Option<Checkpointer>,
     writer: Mutex<Writer>,
     /// Writers blocked on `writer`: while there are some, a writer leaves its transaction open
     /// for them to join ([`group`]).
@@ -228,11 +232,13 @@ impl SqliteTier {
         let files =
             OpenedFiles::of(path).map_err(|e| Error::io("cannot read the metadata of", path, e))?;
         let sql = Sql::new(schema, ctx.eviction_policy);
+        let checkpointer = Checkpointer::start(path.to_path_buf(), schema, &conn);
         Ok(SqliteTier {
             path: path.to_path_buf(),
             schema,
             ctx,
             sql,
+            checkpointer,
             writer: Mutex::new(Writer {
                 conn,
                 rows: RowCount {

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::Connection;
 
+use super::checkpointer;
 use super::group::{Group, MAX_MEMBERS, Outcome};
 use super::{RowCount, SqliteTier};
 use crate::error::{Error, Result};
@@ -125,7 +126,10 @@ impl SqliteTier {
         }
         writer.members = 0;
         let committed = match committed {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                checkpointer::after_commit(self.checkpointer.as_ref(), conn);
+                Ok(())
+            }
             Err(e) => {
                 writer.rows.known = None;
                 Err(self.failed(what, e))
