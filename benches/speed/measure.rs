@@ -27,8 +27,14 @@ impl<'a> Case<'a> {
 }
 
 /// Medians per case over `rounds`, each round running every case once, in turn; one warm-up
-/// round first, not counted. Returns the median time per operation of each case, in order.
-pub fn alternate(title: &str, rounds: usize, cases: &mut Vec<Case<'_>>) -> Vec<(String, Duration)> {
+/// round first, not counted. Returns the median time per operation of each case, in order, and
+/// saves them for `benches/plot_speed.py` ([`save`]).
+pub fn alternate(
+    part: &str,
+    title: &str,
+    rounds: usize,
+    cases: &mut Vec<Case<'_>>,
+) -> Vec<(String, Duration)> {
     // `PWCACHE_SPEED_ONLY=<text>`: only the cases whose name contains it (for a profiler).
     if let Ok(only) = std::env::var("PWCACHE_SPEED_ONLY") {
         cases.retain(|c| c.name.contains(&only));
@@ -47,14 +53,47 @@ pub fn alternate(title: &str, rounds: usize, cases: &mut Vec<Case<'_>>) -> Vec<(
     println!(
         "\n## {title}\n\nload average (1 min) {load_before} before, {load_after} after; {rounds} rounds, median of each\n"
     );
-    cases
+    let medians: Vec<(String, Duration)> = cases
         .iter()
         .zip(samples)
         .map(|(case, mut s)| {
             s.sort();
             (case.name.clone(), s[s.len() / 2])
         })
-        .collect()
+        .collect();
+    save(part, rounds, [load_before, load_after], &medians);
+    medians
+}
+
+/// Writes the medians of `part` to `<target dir>/speed/<part>.json` (nanoseconds per
+/// operation by case, with the rounds and the load averages), for `benches/plot_speed.py`.
+/// `PWCACHE_SPEED_OUT` names another directory. A run that cannot write says so and goes on.
+fn save(part: &str, rounds: usize, load: [String; 2], medians: &[(String, Duration)]) {
+    let dir = std::env::var_os("PWCACHE_SPEED_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()),
+            )
+            .join("speed")
+        });
+    let cases: serde_json::Map<String, serde_json::Value> = medians
+        .iter()
+        .map(|(name, d)| (name.clone(), (d.as_nanos() as u64).into()))
+        .collect();
+    let doc = serde_json::json!({
+        "part": part,
+        "rounds": rounds,
+        "load_average": load,
+        "ns_per_op": cases,
+    });
+    let path = dir.join(format!("{part}.json"));
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, format!("{doc:#}\n")));
+    match written {
+        Ok(()) => println!("(medians saved to {})", path.display()),
+        Err(e) => eprintln!("cannot save the medians to {}: {e}", path.display()),
+    }
 }
 
 pub fn micros(d: Duration) -> f64 {

@@ -96,7 +96,12 @@ pub fn run(rounds: usize, quick: bool) {
             }));
         }
     }
-    let results = alternate("processes: µs per put (all processes)", rounds, &mut cases);
+    let results = alternate(
+        "processes",
+        "processes: µs per put (all processes)",
+        rounds,
+        &mut cases,
+    );
     print_times(&results);
     println!("\nthroughput against one process (target for 4 processes: ≥ 1.5×):\n");
     println!(

@@ -121,6 +121,7 @@ pub fn run(rounds: usize, quick: bool) {
         }));
     }
     let results = alternate(
+        "threads",
         "threads: µs per operation (all threads)",
         rounds,
         &mut cases,

@@ -222,7 +222,7 @@ pub fn run(rounds: usize, quick: bool) {
         started.elapsed() / ops as u32
     }));
 
-    let results = alternate("tiers: µs per operation", rounds, &mut cases);
+    let results = alternate("tiers", "tiers: µs per operation", rounds, &mut cases);
     print_times(&results);
     println!();
     print_ratio(&results, "l2_hit/sqlite", "l3_hit", Some(1.3));
