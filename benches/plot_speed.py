@@ -38,8 +38,9 @@ def load_runs(pairs):
     return runs
 
 
-def lines_chart(title, subtitle, xs, x_label, series, target):
-    """series: [(name, color, dash, [ratio per x])]; a ratio of 1 is the reference line."""
+def lines_chart(title, subtitle, xs, x_label, series, target, connect=True):
+    """series: [(name, color, dash, [ratio per x])]; a ratio of 1 is the reference line. Without
+    `connect`, points only (the x values are separate cases, not a scale), each labelled."""
     left, top, plot_w, plot_h = 70, 60, 460, 300
     width, height = left + plot_w + 250, top + plot_h + 60
     y_hi = max([target * 1.1] + [r for *_, rs in series for r in rs if r is not None])
@@ -65,11 +66,15 @@ def lines_chart(title, subtitle, xs, x_label, series, target):
     for k, (name, colour, dash, ratios) in enumerate(series):
         points = [(x_of(i), y_of(r)) for i, r in enumerate(ratios) if r is not None]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" '
-                    f'stroke-dasharray="{dash}"/>')
+        if connect:
+            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" '
+                        f'stroke-dasharray="{dash}"/>')
+        shift = (k - (len(series) - 1) / 2) * 40 if not connect else 0
         for (x, y), r in zip(points, [r for r in ratios if r is not None]):
-            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+            body.append(f'<circle cx="{x + shift:.1f}" cy="{y:.1f}" r="{3 if connect else 5}" fill="{colour}">'
                         f"<title>{escape(name)}: {r:.2f}×</title></circle>")
+            if not connect:
+                body.append(text(x + shift, y - 9, f"{r:.2f}×", "middle", 10))
         ly = top + 10 + 18 * k
         body.append(f'<line x1="{left + plot_w + 20}" x2="{left + plot_w + 44}" y1="{ly - 4}" '
                     f'y2="{ly - 4}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
@@ -110,7 +115,7 @@ def tiers_chart(runs):
         return None
     return lines_chart("SQLite L2 backend against its peers",
                        "time ratio in one run (below the target is better)",
-                       [name for name, *_ in ratios], "", series, 1.3)
+                       [name for name, *_ in ratios], "", series, 1.3, connect=False)
 
 
 def main(argv):
@@ -140,7 +145,7 @@ def main(argv):
     }
     for name, chart in charts.items():
         svg = chart()
-        if svg is None or "<polyline" not in svg:
+        if svg is None or "<circle" not in svg:
             continue
         path = os.path.join(out_dir, name)
         with open(path, "w") as f:
