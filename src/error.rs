@@ -68,6 +68,25 @@ impl Error {
         }
     }
 
+    /// The same error for another caller who waited on the same work (a group of puts): the
+    /// kind and the message; a source error is kept as text.
+    pub fn for_another_caller(&self) -> Error {
+        match self {
+            Error::NotFound(m) => Error::NotFound(m.clone()),
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::InvalidJson(m) => Error::InvalidJson(m.clone()),
+            Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Sqlite { context, source } => Error::Storage(format!("{context}: {source}")),
+            Error::Storage(m) => Error::Storage(m.clone()),
+            Error::Unsupported(m) => Error::Unsupported(m.clone()),
+            Error::Crypto(m) => Error::Crypto(m.clone()),
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound(_) => ErrorKind::NotFound,

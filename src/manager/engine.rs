@@ -26,6 +26,7 @@ use super::coherence::Coherence;
 use super::fleet::SharedCopy;
 use super::locks::{HeldStripes, KeyLocks};
 use super::missed::MissedJournal;
+use super::put_group::PutGroup;
 use super::slot::TierSlot;
 use super::write_back::WRITE_BACK_BATCH;
 
@@ -44,6 +45,8 @@ pub(crate) struct Engine {
     pub(super) promotions: AtomicU64,
     pub(super) demotions: AtomicU64,
     pub(super) locks: KeyLocks,
+    /// Single puts from several threads, stored as one batch.
+    puts: PutGroup,
 }
 
 /// A tier by its place.
@@ -225,7 +228,14 @@ impl Engine {
             promotions: AtomicU64::new(0),
             demotions: AtomicU64::new(0),
             locks: KeyLocks::new(),
+            puts: PutGroup::default(),
         })
+    }
+
+    /// Stores one entry through every tier: alone, or in one batch with the puts other threads
+    /// make meanwhile ([`PutGroup`]).
+    pub(super) fn put(&self, entry: CacheEntry) -> Result<()> {
+        self.puts.put(entry, &|entries| self.store(entries))
     }
 
     pub(super) fn count(&self, level: Level, counter: Counter, n: u64) {

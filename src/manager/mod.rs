@@ -5,6 +5,7 @@
 //!
 //! - [`engine`]: the tiers, get (with promotion), delete, clear, expiry, statistics;
 //! - [`write_back`]: write-through of puts, and L1's usage counters written back below;
+//! - [`put_group`]: single puts from several threads stored as one batch (group commit);
 //! - [`health`]: failed health checks counted in every tier, and health eviction;
 //! - [`warm`] and [`export`]: bulk load and dump, clients of the engine's store and scan;
 //! - [`fleet`]: the shared tier of a fleet: local hits copied up into it, fleet-wide health;
@@ -27,6 +28,7 @@ mod fleet;
 mod health;
 mod locks;
 mod missed;
+mod put_group;
 pub mod single_tier;
 mod slot;
 mod summary;
@@ -103,7 +105,7 @@ impl CacheManager {
         check_key(key)?;
         let engine = &self.engine;
         let entry = input.resolve(key, engine.now(), |s| engine.ttl_for_source(s))?;
-        engine.store(vec![entry])
+        engine.put(entry)
     }
 
     /// [`CacheManager::put`] with the entry as JSON text.

@@ -1,0 +1,229 @@
+//! Group commit of single puts (RocksDB's write group is the model): puts that arrive on other
+//! threads while one is being stored wait, and the first of them to run next stores all of them
+//! as one batch, as `put_many` does (one append per JSONL shard, one SQLite transaction per tier,
+//! one round trip to the shared tier). Each put returns only once the batch holding its entry is
+//! stored, with the batch's outcome: acknowledged as `durability` says, or not at all.
+//!
+//! Why: a put's cost is mostly per batch, not per entry (the commits, the locks, the system
+//! calls): a `put_many` costs about a quarter of a put per entry. Threads that each stored their
+//! own entry took turns on the same locks and gained nothing over one thread
+//! (docs/benchmarks.md); grouped, the turns are shared.
+//!
+//! A put stored alone (one thread, or nobody else waiting) runs as before, plus one uncontended
+//! lock. A group holds [`MAX_GROUP`] entries at most, and never two of one key: a second put of
+//! a key waits for the next group, so puts of one key are stored in the order they arrived. A
+//! put made from inside a group's store on the same thread (a log callback that puts) is stored
+//! alone, not queued behind the group it is part of.
+
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::entry::CacheEntry;
+use crate::error::{Error, Result};
+use crate::fast_hash::FastSet;
+
+/// Entries in one group at most: bounds what the thread that stores a group waits for.
+pub(super) const MAX_GROUP: usize = 64;
+
+thread_local! {
+    /// Whether this thread is storing a group now.
+    static STORING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Where a waiting put finds its outcome.
+#[derive(Default)]
+struct Outcome(Mutex<Option<Result<()>>>);
+
+impl Outcome {
+    fn take(&self) -> Option<Result<()>> {
+        self.0.lock().take()
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<(CacheEntry, Arc<Outcome>)>,
+    /// Whether a thread is storing a group now.
+    storing: bool,
+}
+
+/// The puts of one handle waiting to be stored.
+#[derive(Default)]
+pub(super) struct PutGroup {
+    queue: Mutex<Queue>,
+    stored: Condvar,
+}
+
+impl PutGroup {
+    /// Stores `entry` with `store`, alone or in a group with the puts of other threads, and
+    /// returns once it is stored (or is known not to be).
+    pub(super) fn put(
+        &self,
+        entry: CacheEntry,
+        store: &dyn Fn(Vec<CacheEntry>) -> Result<()>,
+    ) -> Result<()> {
+        if STORING.with(Cell::get) {
+            return store(vec![entry]);
+        }
+        let mine = Arc::new(Outcome::default());
+        let mut queue = self.queue.lock();
+        queue.waiting.push((entry, mine.clone()));
+        loop {
+            if let Some(outcome) = mine.take() {
+                return outcome;
+            }
+            if !queue.storing {
+                queue.storing = true;
+                let group = take_group(&mut queue.waiting);
+                drop(queue);
+                self.store_group(group, store);
+                queue = self.queue.lock();
+                queue.storing = false;
+                self.stored.notify_all();
+                continue;
+            }
+            // Asleep, not yielding as `short_wait` does: the thread storing the group needs the
+            // CPU, and with more writer threads than cores, yielding waiters took it from it
+            // (`cargo bench --bench speed -- threads`, 8 threads on 2 cores).
+            self.stored.wait(&mut queue);
+        }
+    }
+
+    /// Stores one group and gives every member its outcome. A panic in `store` is every
+    /// member's failure, and goes on unwinding in this thread.
+    fn store_group(
+        &self,
+        group: Vec<(CacheEntry, Arc<Outcome>)>,
+        store: &dyn Fn(Vec<CacheEntry>) -> Result<()>,
+    ) {
+        let (entries, outcomes): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        STORING.with(|s| s.set(true));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| store(entries)));
+        STORING.with(|s| s.set(false));
+        let (result, panic) = match result {
+            Ok(result) => (result, None),
+            Err(panic) => (
+                Err(Error::Storage("a put of the same group panicked".into())),
+                Some(panic),
+            ),
+        };
+        for outcome in &outcomes {
+            *outcome.0.lock() = Some(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.for_another_caller()),
+            });
+        }
+        if let Some(panic) = panic {
+            let mut queue = self.queue.lock();
+            queue.storing = false;
+            self.stored.notify_all();
+            drop(queue);
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// Takes the next group from `waiting`, in arrival order: up to [`MAX_GROUP`] entries, no two
+/// of one key. The others stay, in order, for the next group.
+fn take_group(waiting: &mut Vec<(CacheEntry, Arc<Outcome>)>) -> Vec<(CacheEntry, Arc<Outcome>)> {
+    let mut keys = FastSet::default();
+    let mut group = Vec::new();
+    let mut rest = Vec::new();
+    for (entry, outcome) in waiting.drain(..) {
+        if group.len() < MAX_GROUP && keys.insert(entry.key.clone()) {
+            group.push((entry, outcome));
+        } else {
+            // A later put of a key already in the group stays behind it, and so does every put
+            // after a full group.
+            rest.push((entry, outcome));
+        }
+    }
+    *waiting = rest;
+    group
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn entry(key: &str) -> CacheEntry {
+        CacheEntry::new(key, "http://10.0.0.1:8080", "t", Timestamp::MIN, 60)
+    }
+
+    #[test]
+    fn a_group_never_holds_one_key_twice_and_keeps_the_order_of_arrival() {
+        let outcome = Arc::new(Outcome::default());
+        let mut waiting: Vec<_> = ["a", "b", "a", "c", "b"]
+            .iter()
+            .map(|k| (entry(k), outcome.clone()))
+            .collect();
+        let keys = |v: &Vec<(CacheEntry, Arc<Outcome>)>| {
+            v.iter().map(|(e, _)| e.key.clone()).collect::<Vec<_>>()
+        };
+        let group = take_group(&mut waiting);
+        assert_eq!(keys(&group), ["a", "b", "c"]);
+        assert_eq!(keys(&waiting), ["a", "b"]);
+    }
+
+    #[test]
+    fn concurrent_puts_are_stored_in_fewer_batches_and_each_hears_its_batchs_outcome() {
+        const THREADS: usize = 8;
+        const PUTS: usize = 200;
+        let group = PutGroup::default();
+        let batches = Mutex::new(Vec::<Vec<String>>::new());
+        let store = |entries: Vec<CacheEntry>| -> Result<()> {
+            // Long enough for the other threads to queue behind this batch.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
+            let failing = keys.iter().any(|k| k.ends_with("-13"));
+            batches.lock().push(keys);
+            if failing {
+                Err(Error::Storage("disk full".into()))
+            } else {
+                Ok(())
+            }
+        };
+        let failed = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (group, store, failed) = (&group, &store, &failed);
+                s.spawn(move || {
+                    for i in 0..PUTS {
+                        let key = format!("t{t}-{i}");
+                        if let Err(e) = group.put(entry(&key), store) {
+                            assert_eq!(e.to_string(), "disk full");
+                            failed.lock().push(key);
+                        }
+                    }
+                });
+            }
+        });
+        let batches = batches.into_inner();
+        let stored: Vec<&String> = batches.iter().flatten().collect();
+        assert_eq!(stored.len(), THREADS * PUTS, "every put stored once");
+        let distinct: FastSet<&String> = stored.iter().copied().collect();
+        assert_eq!(distinct.len(), THREADS * PUTS);
+        assert!(
+            batches.len() < THREADS * PUTS / 2,
+            "{} batches for {} puts",
+            batches.len(),
+            THREADS * PUTS
+        );
+        // The puts that failed are exactly those of the batches that failed.
+        let mut expected: Vec<String> = batches
+            .iter()
+            .filter(|b| b.iter().any(|k| k.ends_with("-13")))
+            .flatten()
+            .cloned()
+            .collect();
+        let mut failed = failed.into_inner();
+        expected.sort();
+        failed.sort();
+        assert_eq!(failed, expected);
+    }
+}
