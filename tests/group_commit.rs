@@ -1,6 +1,8 @@
 //! Group commit in the SQLite tier: writers on many threads share transactions, and each call
 //! still returns only after the commit that holds its own rows (another connection sees them the
 //! moment the call returns). With a bound, the count stays exact across the group's members.
+//! And the handle's own group of single puts (`src/manager/put_group.rs`) returns each put only
+//! once it is in both tiers.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -102,4 +104,45 @@ fn l3_writers_on_eight_threads_see_their_own_commits() {
 fn bounded_l2_writers_on_eight_threads_keep_the_bound_exact() {
     // Bounded above the 8 keys in flight at once, so a key is never evicted before it is read.
     writers_see_their_own_commits(Schema::L2, "l2_cache", Some(100));
+}
+
+/// The handle's own group (single puts of several threads stored as one batch, with the SQLite
+/// L2 backend): each put returns only once its entry is committed in L2 and L3, and with the
+/// outcome of its own batch.
+#[test]
+fn puts_on_one_handle_are_in_both_tiers_when_they_return() {
+    use pwcache::{CacheConfig, CacheManager, EntryInput, L2Backend};
+    let dir = tempfile::tempdir().unwrap();
+    let config = CacheConfig {
+        l2_cache_dir: dir.path().join("l2"),
+        l3_database_path: dir.path().join("l3.db"),
+        encryption_key: Some(KEY.into()),
+        l2_backend: L2Backend::Sqlite,
+        ..CacheConfig::default()
+    };
+    let cache = CacheManager::open(config.clone()).unwrap();
+    let l2 = config.l2_cache_dir.join("l2_cache.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (cache, l2, l3) = (&cache, l2.clone(), config.l3_database_path.clone());
+            s.spawn(move || {
+                let (in_l2, in_l3) = (observer(&l2), observer(&l3));
+                for i in 0..PUTS {
+                    assert!(Instant::now() < deadline, "the writers took over a minute");
+                    let key = format!("t{t}-{i}");
+                    cache
+                        .put(&key, EntryInput::with_url(format!("http://10.0.{t}.{i}:1")))
+                        .unwrap();
+                    for (conn, table) in [(&in_l2, "l2_cache"), (&in_l3, "cache_entries")] {
+                        assert_eq!(
+                            failure_count(conn, table, &key),
+                            Some(0),
+                            "{key} not in {table} when put returned"
+                        );
+                    }
+                }
+            });
+        }
+    });
 }

@@ -45,8 +45,9 @@ pub(crate) struct Engine {
     pub(super) promotions: AtomicU64,
     pub(super) demotions: AtomicU64,
     pub(super) locks: KeyLocks,
-    /// Single puts from several threads, stored as one batch.
-    puts: PutGroup,
+    /// Single puts from several threads, stored as one batch: with the SQLite L2 backend only
+    /// (see [`Engine::put`]).
+    puts: Option<PutGroup>,
 }
 
 /// A tier by its place.
@@ -216,6 +217,7 @@ impl Engine {
         } else {
             (None, None)
         };
+        let group_puts = l2.is_some() && config.l2_backend == L2Backend::Sqlite;
         Ok(Engine {
             config,
             clock,
@@ -228,14 +230,24 @@ impl Engine {
             promotions: AtomicU64::new(0),
             demotions: AtomicU64::new(0),
             locks: KeyLocks::new(),
-            puts: PutGroup::default(),
+            puts: group_puts.then(PutGroup::default),
         })
     }
 
-    /// Stores one entry through every tier: alone, or in one batch with the puts other threads
-    /// make meanwhile ([`PutGroup`]).
+    /// Stores one entry through every tier: with the SQLite L2 backend, in one batch with the
+    /// puts other threads make meanwhile ([`PutGroup`]); otherwise alone.
+    ///
+    /// The SQLite L2 writer takes every put in turn, for as long as L3's commit inside it lasts,
+    /// so batches are what lets more threads store more (8 threads: 1.2× one thread with groups,
+    /// 0.9× without). JSONL L2 shards take puts of different shards side by side and L3 already
+    /// shares its commits between threads (group commit in the tier); there, a group stored by
+    /// one thread ran on one core what the threads had run on two (8 threads: 0.87× with groups,
+    /// 1.02× without; `cargo bench --bench speed -- threads`).
     pub(super) fn put(&self, entry: CacheEntry) -> Result<()> {
-        self.puts.put(entry, &|entries| self.store(entries))
+        match &self.puts {
+            Some(group) => group.put(entry, &|entries| self.store(entries)),
+            None => self.store(vec![entry]),
+        }
     }
 
     pub(super) fn count(&self, level: Level, counter: Counter, n: u64) {

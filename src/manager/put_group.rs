@@ -1,6 +1,6 @@
 //! Group commit of single puts (RocksDB's write group is the model): puts that arrive on other
-//! threads while one is being stored wait, and the first of them to run next stores all of them
-//! as one batch, as `put_many` does (one append per JSONL shard, one SQLite transaction per tier,
+//! threads while groups are being stored on every core wait, and the first of them to run next
+//! stores all of them as one batch, as `put_many` does (one append per JSONL shard, one SQLite transaction per tier,
 //! one round trip to the shared tier). Each put returns only once the batch holding its entry is
 //! stored, with the batch's outcome: acknowledged as `durability` says, or not at all.
 //!
@@ -9,11 +9,14 @@
 //! own entry took turns on the same locks and gained nothing over one thread
 //! (docs/benchmarks.md); grouped, the turns are shared.
 //!
-//! A put stored alone (one thread, or nobody else waiting) runs as before, plus one uncontended
-//! lock. A group holds [`MAX_GROUP`] entries at most, and never two of one key: a second put of
-//! a key waits for the next group, so puts of one key are stored in the order they arrived. A
-//! put made from inside a group's store on the same thread (a log callback that puts) is stored
-//! alone, not queued behind the group it is part of.
+//! The engine puts through a group with the SQLite L2 backend only (`Engine::put` says why). A
+//! put stored alone (one thread, or nobody else waiting) runs as before, plus one uncontended
+//! lock. Up to one group per core is stored at once. A group holds [`MAX_GROUP`] entries at
+//! most, and never two of one key (a batch is one write per key): a second put of a key waits
+//! for a later group. Two puts of one key in flight at once on two threads are stored in either
+//! order, as without groups (the key's stripe lock decides); one thread's puts are stored in its
+//! order, as it waits for each. A put made from inside a group's store on the same thread (a log
+//! callback that puts) is stored alone, not queued behind the group it is part of.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -46,15 +49,31 @@ impl Outcome {
 #[derive(Default)]
 struct Queue {
     waiting: Vec<(CacheEntry, Arc<Outcome>)>,
-    /// Whether a thread is storing a group now.
-    storing: bool,
+    /// Threads storing a group now.
+    storing: usize,
+    /// Puts called and not yet returned.
+    in_flight: usize,
 }
 
 /// The puts of one handle waiting to be stored.
-#[derive(Default)]
 pub(super) struct PutGroup {
     queue: Mutex<Queue>,
     stored: Condvar,
+    /// Groups stored at once at most, while there are no more puts in flight than this: one per
+    /// core. A single storing thread left the other core idle: with 2 threads on 2 cores, each
+    /// put waited for the other's instead of being stored beside it, and 2 threads got less done
+    /// than one (0.8×). With 8 threads, two groups at once made smaller batches than one.
+    storers: usize,
+}
+
+impl Default for PutGroup {
+    fn default() -> Self {
+        PutGroup {
+            queue: Mutex::default(),
+            stored: Condvar::new(),
+            storers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
 }
 
 impl PutGroup {
@@ -71,22 +90,30 @@ impl PutGroup {
         let mine = Arc::new(Outcome::default());
         let mut queue = self.queue.lock();
         queue.waiting.push((entry, mine.clone()));
+        queue.in_flight += 1;
         loop {
             if let Some(outcome) = mine.take() {
+                queue.in_flight -= 1;
                 return outcome;
             }
-            if !queue.storing {
-                queue.storing = true;
+            let still_waiting = queue.waiting.iter().any(|(_, o)| Arc::ptr_eq(o, &mine));
+            // A second group at once only while there are no more puts than cores: then each is
+            // stored beside the others, as without groups. With more, one group at a time
+            // gathers them into the largest batches.
+            let may_store = queue.storing == 0
+                || (queue.storing < self.storers && queue.in_flight <= self.storers);
+            if still_waiting && may_store {
+                queue.storing += 1;
                 let group = take_group(&mut queue.waiting);
                 drop(queue);
                 self.store_group(group, store);
                 queue = self.queue.lock();
-                queue.storing = false;
+                queue.storing -= 1;
                 self.stored.notify_all();
                 continue;
             }
-            // Asleep, not yielding as `short_wait` does: the thread storing the group needs the
-            // CPU, and with more writer threads than cores, yielding waiters took it from it
+            // Asleep, not yielding as `short_wait` does: the threads storing groups need the
+            // CPU, and with more writer threads than cores, yielding waiters took it from them
             // (`cargo bench --bench speed -- threads`, 8 threads on 2 cores).
             self.stored.wait(&mut queue);
         }
@@ -118,7 +145,7 @@ impl PutGroup {
         }
         if let Some(panic) = panic {
             let mut queue = self.queue.lock();
-            queue.storing = false;
+            queue.storing -= 1;
             self.stored.notify_all();
             drop(queue);
             std::panic::resume_unwind(panic);
