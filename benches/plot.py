@@ -267,7 +267,8 @@ def time_chart(results, groups, title):
     return svg_doc(width, height, body, title)
 
 
-def main(argv):
+def out_dir_and_args(argv):
+    """(the directory after --out, docs/img by default; the other arguments)"""
     out_dir = "docs/img"
     args = []
     i = 0
@@ -278,6 +279,11 @@ def main(argv):
         else:
             args.append(argv[i])
             i += 1
+    return out_dir, args
+
+
+def main(argv):
+    out_dir, args = out_dir_and_args(argv)
     root = args[0] if args else "target/criterion"
     results = load(root)
     if not results:

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot import SERIES_COLORS, escape, svg_doc, text  # noqa: E402
+from plot import SERIES_COLORS, escape, out_dir_and_args, svg_doc, text  # noqa: E402
 
 DASHES = ["", "6,4", "2,3", "10,3,2,3"]
 
@@ -119,16 +119,7 @@ def tiers_chart(runs):
 
 
 def main(argv):
-    out_dir = "docs/img"
-    pairs = []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--out":
-            out_dir = argv[i + 1]
-            i += 2
-        else:
-            pairs.append(argv[i])
-            i += 1
+    out_dir, pairs = out_dir_and_args(argv)
     runs = load_runs(pairs or ["now=target/speed"])
     os.makedirs(out_dir, exist_ok=True)
     charts = {
