@@ -144,8 +144,10 @@ impl PutGroup {
             });
         }
         if let Some(panic) = panic {
+            // This thread leaves `put` by unwinding: it is no longer storing, nor in flight.
             let mut queue = self.queue.lock();
             queue.storing -= 1;
+            queue.in_flight -= 1;
             self.stored.notify_all();
             drop(queue);
             std::panic::resume_unwind(panic);
@@ -195,6 +197,20 @@ mod tests {
         let group = take_group(&mut waiting);
         assert_eq!(keys(&group), ["a", "b", "c"]);
         assert_eq!(keys(&waiting), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_panic_in_a_store_leaves_the_group_usable() {
+        let group = PutGroup::default();
+        let panicking = |_: Vec<CacheEntry>| -> Result<()> { panic!("a store that panics") };
+        let unwound =
+            std::panic::catch_unwind(AssertUnwindSafe(|| group.put(entry("a"), &panicking)));
+        assert!(unwound.is_err());
+        {
+            let queue = group.queue.lock();
+            assert_eq!((queue.storing, queue.in_flight), (0, 0));
+        }
+        group.put(entry("b"), &|_| Ok(())).unwrap();
     }
 
     #[test]
