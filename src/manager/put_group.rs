@@ -199,6 +199,43 @@ mod tests {
         assert_eq!(keys(&waiting), ["a", "b"]);
     }
 
+    /// A store that puts `inner` through the same group while it stores `outer`, as a log
+    /// callback that puts would.
+    struct Nested<'a> {
+        group: &'a PutGroup,
+        batches: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Nested<'_> {
+        fn store(&self, entries: Vec<CacheEntry>) -> Result<()> {
+            let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
+            self.batches.lock().push(keys.clone());
+            if keys == ["outer"] {
+                self.group.put(entry("inner"), &|e| self.store(e))?;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_put_made_inside_a_store_on_the_same_thread_is_stored_alone() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let group = PutGroup::default();
+            let nested = Nested {
+                group: &group,
+                batches: Mutex::new(Vec::new()),
+            };
+            nested.group.put(entry("outer"), &|e| nested.store(e)).unwrap();
+            let _ = done.send(nested.batches.into_inner());
+        });
+        // Queued behind its own group, the inner put would wait for ever.
+        let batches = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the put made inside a store returned");
+        assert_eq!(batches, [vec!["outer"], vec!["inner"]]);
+    }
+
     #[test]
     fn a_panic_in_a_store_leaves_the_group_usable() {
         let group = PutGroup::default();
