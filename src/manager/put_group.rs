@@ -67,11 +67,18 @@ pub(super) struct PutGroup {
 }
 
 impl Default for PutGroup {
+    /// One group at once per core.
     fn default() -> Self {
+        PutGroup::storing_at_once(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+impl PutGroup {
+    fn storing_at_once(storers: usize) -> Self {
         PutGroup {
             queue: Mutex::default(),
             stored: Condvar::new(),
-            storers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            storers: storers.max(1),
         }
     }
 }
@@ -221,12 +228,16 @@ mod tests {
     fn a_put_made_inside_a_store_on_the_same_thread_is_stored_alone() {
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let group = PutGroup::default();
+            // One group at a time (one core): no second group could take the inner put.
+            let group = PutGroup::storing_at_once(1);
             let nested = Nested {
                 group: &group,
                 batches: Mutex::new(Vec::new()),
             };
-            nested.group.put(entry("outer"), &|e| nested.store(e)).unwrap();
+            nested
+                .group
+                .put(entry("outer"), &|e| nested.store(e))
+                .unwrap();
             let _ = done.send(nested.batches.into_inner());
         });
         // Queued behind its own group, the inner put would wait for ever.
