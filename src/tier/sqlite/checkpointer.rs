@@ -10,22 +10,27 @@
 //! turns SQLite's automatic checkpoint off for that connection), and past [`CHECKPOINT_PAGES`]
 //! the writer asks the tier's [`Checkpointer`], a thread with a connection of its own, to run a
 //! `PASSIVE` checkpoint: it never blocks a reader or a writer, and writers go on appending to the
-//! WAL while it runs. SQLite then starts the WAL over at the next write once every frame is back
-//! in the database. Durability does not change: a commit is as durable as `synchronous` makes it
+//! WAL while it runs. SQLite starts the WAL over at the first write after a checkpoint that
+//! copied every frame; under a steady stream of writes the thread's checkpoints never catch the
+//! last frames, so the WAL grows to the writer's own mark (below) and starts over there, about
+//! 16 MiB with 2 KiB pages. Durability does not change: a commit is as durable as `synchronous` makes it
 //! before any checkpoint, and a checkpoint syncs the database as SQLite's own does.
 //!
 //! Should the thread fall behind or fail, the writer checkpoints itself once the WAL reaches
-//! [`WRITER_CHECKPOINT_PAGES`], as SQLite would have, so the WAL stays bounded in every case.
+//! [`WRITER_CHECKPOINT_PAGES`], as SQLite would have, so the WAL stays bounded in every case:
+//! near that mark, past it only by what is committed while a checkpoint of the thread still runs
+//! (SQLite refuses a second checkpoint meanwhile, and the writer tries again at its next commit).
 //! When the thread cannot be started, the writer keeps SQLite's automatic checkpoint.
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 use rusqlite::hooks::Wal;
 
 use super::Schema;
@@ -58,6 +63,7 @@ pub(super) fn wal_pages_after_commit() -> i32 {
 #[derive(Default)]
 struct State {
     requested: bool,
+    /// Set when the tier closes or stops serving: no checkpoint runs after it.
     stop: bool,
 }
 
@@ -77,20 +83,33 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread for the database at `path` and turns SQLite's automatic checkpoint off
-    /// on `writer`, whose commits now report the WAL's size. `None` (and `writer` left as it
-    /// was) when the thread cannot be started.
-    pub(super) fn start(
-        path: PathBuf,
-        schema: Schema,
-        writer: &Connection,
-    ) -> Option<Checkpointer> {
+    /// Opens the thread's connection to the database at `path` (right after the writer's, so
+    /// both are on the file the tier checks its path against), starts the thread, and turns
+    /// SQLite's automatic checkpoint off on `writer`, whose commits now report the WAL's size.
+    /// `None`, and `writer` left as it was, when either cannot be done.
+    pub(super) fn start(path: &Path, schema: Schema, writer: &Connection) -> Option<Checkpointer> {
+        // It closes without the checkpoint and WAL removal of a last connection: the writer
+        // outlives it, and decides that (`SqliteTier`'s `Drop`).
+        let conn = connect(path, schema).and_then(|c| {
+            c.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map(|_| c)
+        });
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                log::debug!(
+                    "{}: no checkpoint connection ({e}): SQLite checkpoints in the writer",
+                    path.display()
+                );
+                return None;
+            }
+        };
         let shared = Arc::new(Shared::default());
         let in_thread = shared.clone();
-        let name = format!("pwcache-ckpt-{}", schema.table());
+        let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || run(&path, schema, &in_thread));
+            .name(format!("pwcache-ckpt-{}", schema.table()))
+            .spawn(move || run(&conn, &shown, &in_thread));
         match thread {
             Ok(thread) => {
                 writer.wal_hook(Some(note_wal_pages));
@@ -115,23 +134,34 @@ impl Checkpointer {
             self.shared.wake.notify_one();
         }
     }
+
+    /// Runs no checkpoint from now on: the tier stopped serving (its file is damaged, or no
+    /// longer at its path), and such a file is closed without one.
+    pub(super) fn stop(&self) {
+        self.shared.state.lock().stop = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+impl Checkpointer {
+    /// Whether the thread has ended.
+    pub(super) fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.shared.state.lock().stop = true;
-        self.shared.wake.notify_one();
+        self.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-/// Runs a `PASSIVE` checkpoint per request until asked to stop. Its connection is opened at the
-/// first request, and closes without the checkpoint and WAL removal of a last connection: the
-/// tier's writer outlives it and decides that.
-fn run(path: &std::path::Path, schema: Schema, shared: &Shared) {
-    let mut conn: Option<Connection> = None;
+/// Runs a `PASSIVE` checkpoint on `conn` per request until asked to stop.
+fn run(conn: &Connection, shown: &str, shared: &Shared) {
     loop {
         {
             let mut state = shared.state.lock();
@@ -143,34 +173,23 @@ fn run(path: &std::path::Path, schema: Schema, shared: &Shared) {
             }
             state.requested = false;
         }
-        if conn.is_none() {
-            conn = match connect(path, schema).and_then(|c| {
-                c.set_db_config(
-                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                    true,
-                )
-                .map(|_| c)
-            }) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    // The writer checkpoints itself past WRITER_CHECKPOINT_PAGES.
-                    log::debug!("{}: no checkpoint connection: {e}", path.display());
-                    continue;
-                }
-            };
-        }
-        if let Some(conn) = &conn
-            && let Err(e) = checkpoint(conn)
-        {
-            // As SQLite ignores a failed automatic checkpoint: the next request tries again.
-            log::debug!("{}: checkpoint failed: {e}", path.display());
+        // As SQLite ignores a failed automatic checkpoint: the next request tries again, and
+        // the writer checkpoints itself past WRITER_CHECKPOINT_PAGES.
+        match checkpoint(conn) {
+            Ok(true) => {}
+            Ok(false) => log::debug!("{shown}: checkpoint busy (another checkpoint runs)"),
+            Err(e) => log::debug!("{shown}: checkpoint failed: {e}"),
         }
     }
 }
 
 /// One `PASSIVE` checkpoint on `conn`: as many frames as no reader still needs, without waiting.
-pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// `false` when another connection was checkpointing (SQLite reports that in the result row,
+/// not as an error).
+pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(0).map(|busy| busy == 0)
+    })
 }
 
 /// After a commit on `writer`: asks `checkpointer` for a checkpoint each time the WAL grows by
@@ -188,8 +207,10 @@ pub(super) fn after_commit(checkpointer: Option<&Checkpointer>, writer: &Connect
         return;
     };
     if pages >= WRITER_CHECKPOINT_PAGES {
-        if let Err(e) = checkpoint(writer) {
-            log::debug!("checkpoint in the writer failed: {e}");
+        match checkpoint(writer) {
+            Ok(true) => {}
+            Ok(false) => log::debug!("checkpoint in the writer busy: tried at the next commit"),
+            Err(e) => log::debug!("checkpoint in the writer failed: {e}"),
         }
         return;
     }

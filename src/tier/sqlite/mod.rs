@@ -229,10 +229,10 @@ impl SqliteTier {
             Err(OpenError::Sqlite(e)) if recover::is_damage(&e) => rebuild(&e.to_string())?,
             Err(e) => return Err(failed(e)),
         };
+        let checkpointer = Checkpointer::start(path, schema, &conn);
         let files =
             OpenedFiles::of(path).map_err(|e| Error::io("cannot read the metadata of", path, e))?;
         let sql = Sql::new(schema, ctx.eviction_policy);
-        let checkpointer = Checkpointer::start(path.to_path_buf(), schema, &conn);
         Ok(SqliteTier {
             path: path.to_path_buf(),
             schema,
@@ -281,6 +281,9 @@ impl SqliteTier {
     /// Stops this instance for good (the first reason wins), and says so once in the log.
     fn stop_serving(&self, why: String) {
         let message = format!("{} {why}", self.path.display());
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
+        }
         if self.stopped.set(why).is_ok() {
             log::warn!("{message}");
         }
