@@ -167,7 +167,9 @@ typedef struct pw_ttl pw_ttl;
  *
  * It may be called from any thread, the library's own background threads included, and from
  * several threads at once. It must return (no longjmp, no C++ exception), and must not call
- * pw_set_logger() or pw_ttl_stop()/pw_ttl_free().
+ * pwcache: a record may be logged while the library holds a cache's locks, which a call from
+ * the callback could wait for, on the same thread, for ever (as SQLite asks of its own log
+ * callback). Copy the message and act on it later instead.
  */
 typedef void (*pw_log_fn)(void *user_data, enum pw_log_level level, const char *message);
 

@@ -41,7 +41,9 @@ pub type pw_log_level_arg = c_uint;
 ///
 /// It may be called from any thread, the library's own background threads included, and from
 /// several threads at once. It must return (no longjmp, no C++ exception), and must not call
-/// pw_set_logger() or pw_ttl_stop()/pw_ttl_free().
+/// pwcache: a record may be logged while the library holds a cache's locks, which a call from
+/// the callback could wait for, on the same thread, for ever (as SQLite asks of its own log
+/// callback). Copy the message and act on it later instead.
 pub type pw_log_fn = Option<
     unsafe extern "C" fn(user_data: *mut c_void, level: pw_log_level, message: *const c_char),
 >;

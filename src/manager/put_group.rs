@@ -15,8 +15,10 @@
 //! most, and never two of one key (a batch is one write per key): a second put of a key waits
 //! for a later group. Two puts of one key in flight at once on two threads are stored in either
 //! order, as without groups (the key's stripe lock decides); one thread's puts are stored in its
-//! order, as it waits for each. A put made from inside a group's store on the same thread (a log
-//! callback that puts) is stored alone, not queued behind the group it is part of.
+//! order, as it waits for each. A put made from inside a group's store on the same thread is
+//! stored at once rather than queued behind the group it is part of, which would never end. Only
+//! a log callback could do that, and the C API forbids it (`pw_log_fn`): the store may hold the
+//! key's stripe already.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -113,7 +115,7 @@ impl PutGroup {
                 queue.storing += 1;
                 let group = take_group(&mut queue.waiting);
                 drop(queue);
-                self.store_group(group, store);
+                self.store_group(group, store, &mine);
                 queue = self.queue.lock();
                 queue.storing -= 1;
                 self.stored.notify_all();
@@ -126,12 +128,14 @@ impl PutGroup {
         }
     }
 
-    /// Stores one group and gives every member its outcome. A panic in `store` is every
+    /// Stores one group and gives every member its outcome; `mine` is the calling thread's own
+    /// put, which gets the error itself (the others a copy). A panic in `store` is every
     /// member's failure, and goes on unwinding in this thread.
     fn store_group(
         &self,
         group: Vec<(CacheEntry, Arc<Outcome>)>,
         store: &dyn Fn(Vec<CacheEntry>) -> Result<()>,
+        mine: &Arc<Outcome>,
     ) {
         let (entries, outcomes): (Vec<_>, Vec<_>) = group.into_iter().unzip();
         STORING.with(|s| s.set(true));
@@ -144,20 +148,25 @@ impl PutGroup {
                 Some(panic),
             ),
         };
-        for outcome in &outcomes {
+        for outcome in outcomes.iter().filter(|o| !Arc::ptr_eq(o, mine)) {
             *outcome.0.lock() = Some(match &result {
                 Ok(()) => Ok(()),
                 Err(e) => Err(e.for_another_caller()),
             });
         }
         if let Some(panic) = panic {
-            // This thread leaves `put` by unwinding: it is no longer storing, nor in flight.
+            // This thread leaves `put` by unwinding: it is no longer storing, nor in flight, and
+            // its own put, when it was not in this group, is not stored later.
             let mut queue = self.queue.lock();
             queue.storing -= 1;
             queue.in_flight -= 1;
+            queue.waiting.retain(|(_, o)| !Arc::ptr_eq(o, mine));
             self.stored.notify_all();
             drop(queue);
             std::panic::resume_unwind(panic);
+        }
+        if outcomes.iter().any(|o| Arc::ptr_eq(o, mine)) {
+            *mine.0.lock() = Some(result);
         }
     }
 }
