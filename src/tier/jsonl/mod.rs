@@ -188,11 +188,7 @@ impl Tier for JsonlTier {
     }
 
     fn put_many(&self, entries: &[CacheEntry]) -> Result<()> {
-        let records = entries
-            .iter()
-            .map(|e| encode_entry(e, &self.shared.ctx.crypto))
-            .collect::<Result<Vec<_>>>()?;
-        self.write_records(records)
+        self.put_many_around(entries, &mut || {})
     }
 
     // Every shard the batch writes is held (mutex, then flock, ascending) while `below` runs.
